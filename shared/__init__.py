@@ -1,0 +1,1 @@
+"""Code every lowkey service uses: settings, models, database access, scoring."""
