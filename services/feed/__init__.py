@@ -1,0 +1,1 @@
+"""The feed service: personal iCalendar subscription feeds."""

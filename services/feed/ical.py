@@ -1,0 +1,222 @@
+"""Pure rendering of a personal feed: FeedEntry structs in, RFC 5545 bytes out.
+
+No I/O and no clock: equal input always gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from icalendar import Calendar, Event, vDuration, vRecur, vText
+
+from services.feed.vtimezone import build_vtimezone
+
+PRODID = "-//lowkey//feed 1.0//EN"
+# Matches change after re-scores and as weeks roll over, not minute by minute;
+# clients that honour the hint (Apple, Thunderbird, Outlook) poll four-hourly.
+REFRESH_INTERVAL = timedelta(hours=4)
+WHY_PREFIX = "Why this was suggested: "
+# VTIMEZONEs are written exactly for the events' years plus this margin, so an
+# open-ended series stays right a while even in zones with no yearly rule.
+_ZONE_YEARS_AHEAD = 2
+# A distance in an explanation would hint at where the user lives; the API's
+# explanation starts with one ("1.8 km away · …"), so drop such parts if a
+# caller ever passes the API's text by mistake.
+_DISTANCE_PART = re.compile(r"\d+(?:[.,]\d+)?\s*(?:km|mi|m)\s+away", re.IGNORECASE)
+
+
+class FeedEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One matched event as the feed shows it; nothing here is about the user."""
+
+    event_id: int
+    title: str
+    starts_at: datetime  # local wall-clock time in `timezone`, naive
+    ends_at: datetime
+    timezone: str  # IANA name
+    updated_at: datetime  # aware; DTSTAMP and LAST-MODIFIED, so never "now"
+    description: str = ""
+    explanation: str = ""  # the match explanation without the distance
+    recurrence: str | None = None  # RRULE value, e.g. "FREQ=WEEKLY;BYDAY=TU"
+    exdates: tuple[datetime, ...] = ()  # local naive starts left out by the weekly cap
+    status: Literal["scheduled", "cancelled"] = "scheduled"
+    sequence: int = 0
+    format: Literal["in_person", "online", "hybrid"] = "in_person"
+    venue_name: str | None = None
+    venue_address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    online_url: str | None = None
+
+    def __post_init__(self) -> None:
+        naive = (self.starts_at, self.ends_at, *self.exdates)
+        if any(moment.tzinfo is not None for moment in naive):
+            raise ValueError("starts_at, ends_at and exdates are local naive datetimes")
+        if self.updated_at.tzinfo is None:
+            raise ValueError("updated_at must be timezone-aware")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}") from exc
+
+    @property
+    def uid(self) -> str:
+        return event_uid(self.event_id)
+
+
+def event_uid(event_id: int) -> str:
+    """The UID an event keeps in every feed, for as long as it exists."""
+    return f"event-{event_id}@lowkey"
+
+
+def render_feed(
+    entries: Sequence[FeedEntry],
+    *,
+    public_url: str,
+    calendar_name: str = "lowkey",
+    refresh_interval: timedelta = REFRESH_INTERVAL,
+) -> bytes:
+    """The whole VCALENDAR for `entries` (none gives a valid empty calendar).
+
+    `public_url` is the API's base; each event links to its public page
+    `{public_url}/v1/events/{id}`.
+    """
+    ordered = sorted(entries, key=lambda entry: entry.event_id)
+    ids = [entry.event_id for entry in ordered]
+    if len(set(ids)) != len(ids):
+        raise ValueError("each event may appear in a feed only once")
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("name", _Text(calendar_name))
+    calendar.add("x-wr-calname", _Text(calendar_name))
+    calendar.add("refresh-interval", refresh_interval, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(refresh_interval))
+    for tzid, (first_year, last_year) in sorted(_zone_years(ordered).items()):
+        calendar.add_component(build_vtimezone(tzid, first_year, last_year))
+    base = public_url.rstrip("/")
+    for entry in ordered:
+        calendar.add_component(_render_event(entry, base))
+    # Insertion order, not icalendar's alphabetical sort: UID first and
+    # DTSTART before DTEND read naturally and stay just as stable.
+    return calendar.to_ical(sorted=False)
+
+
+def _render_event(entry: FeedEntry, base_url: str) -> Event:
+    tz = {"TZID": entry.timezone}
+    stamp = entry.updated_at.astimezone(UTC).replace(microsecond=0)
+    cancelled = entry.status == "cancelled"
+    event = Event()
+    event.add("uid", entry.uid)
+    event.add("dtstamp", stamp)
+    event.add("last-modified", stamp)
+    event.add("sequence", entry.sequence)
+    event.add("dtstart", entry.starts_at.replace(microsecond=0), parameters=tz)
+    event.add("dtend", entry.ends_at.replace(microsecond=0), parameters=tz)
+    if entry.recurrence:
+        event.add("rrule", _rrule(entry.recurrence, ZoneInfo(entry.timezone)))
+        for excluded in sorted(set(entry.exdates)):
+            # One date per EXDATE line: the form every client reads alike.
+            event.add("exdate", excluded.replace(microsecond=0), parameters=tz)
+    event.add("summary", _Text(f"Cancelled: {entry.title}" if cancelled else entry.title))
+    event.add("description", _Text(_description(entry)))
+    event.add("location", _Text(_location(entry)))
+    if entry.lat is not None and entry.lon is not None and entry.format != "online":
+        event.add("geo", (entry.lat, entry.lon))
+    event.add("url", f"{base_url}/v1/events/{entry.event_id}")
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    # Suggestions never mark the user busy.
+    event.add("transp", "TRANSPARENT")
+    return event
+
+
+def _rrule(recurrence: str, zone: ZoneInfo) -> vRecur:
+    """The series rule with a local UNTIL moved to UTC, as RFC 5545 requires with TZID."""
+    rule = vRecur.from_ical(recurrence.strip().removeprefix("RRULE:"))
+    until_values = rule.get("UNTIL")
+    if until_values:
+        rule["UNTIL"] = [_until_utc(until_values[0], zone)]
+    return rule
+
+
+def _until_utc(until: date | datetime, zone: ZoneInfo) -> datetime:
+    if not isinstance(until, datetime):
+        # A date-only UNTIL includes that whole local day.
+        until = datetime.combine(until, time(23, 59, 59))
+    if until.tzinfo is None:
+        # fold=0: an ambiguous wall-clock time means its first occurrence (SPEC).
+        until = until.replace(tzinfo=zone)
+    return until.astimezone(UTC).replace(microsecond=0)
+
+
+def _description(entry: FeedEntry) -> str:
+    parts = []
+    if entry.status == "cancelled":
+        parts.append("This event has been cancelled.")
+    if entry.description.strip():
+        parts.append(entry.description.strip())
+    explanation = _without_distance(entry.explanation)
+    if explanation:
+        parts.append(WHY_PREFIX + explanation)
+    if entry.online_url and entry.format != "in_person":
+        parts.append(f"Join online: {entry.online_url}")
+    return "\n\n".join(parts)
+
+
+def _without_distance(explanation: str) -> str:
+    parts = [part.strip() for part in explanation.split("·")]
+    return " · ".join(part for part in parts if part and not _DISTANCE_PART.search(part))
+
+
+def _location(entry: FeedEntry) -> str:
+    if entry.format == "online":
+        return "Online"
+    place = ", ".join(part.strip() for part in (entry.venue_name, entry.venue_address) if part)
+    if entry.format == "hybrid":
+        return f"{place} (or online)" if place else "Online"
+    return place
+
+
+def _zone_years(entries: Iterable[FeedEntry]) -> dict[str, tuple[int, int]]:
+    """Per TZID, the years its VTIMEZONE must describe exactly."""
+    years: dict[str, tuple[int, int]] = {}
+    for entry in entries:
+        moments = [entry.starts_at, entry.ends_at, *entry.exdates]
+        first = min(m.year for m in moments)
+        last = max(m.year for m in moments) + _ZONE_YEARS_AHEAD
+        if entry.recurrence:
+            until = vRecur.from_ical(entry.recurrence.removeprefix("RRULE:")).get("UNTIL")
+            if until:
+                last = max(last, until[0].year + 1)
+        known = years.get(entry.timezone)
+        if known:
+            first, last = min(first, known[0]), max(last, known[1])
+        years[entry.timezone] = (first, last)
+    return years
+
+
+class _Text(vText):
+    """TEXT escaped per RFC 5545 3.3.11.
+
+    icalendar 7.3's own escaping first turns a literal backslash-N into a line
+    break, which would corrupt a title such as `C:\\New`.
+    """
+
+    def to_ical(self) -> bytes:
+        text = str(self).replace("\r\n", "\n").replace("\r", "\n")
+        return (
+            text.replace("\\", "\\\\")
+            .replace(";", "\\;")
+            .replace(",", "\\,")
+            .replace("\n", "\\n")
+            .encode()
+        )
