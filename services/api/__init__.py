@@ -1,0 +1,1 @@
+"""The JSON API for organisers, users and admins, and the admin console."""

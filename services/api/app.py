@@ -1,0 +1,24 @@
+"""Wires the API process: every controller, guard dependency and plugin in one place."""
+
+from __future__ import annotations
+
+import os
+
+from litestar import Litestar
+
+from shared.http.service import build_app
+from shared.settings import Settings, load_settings
+
+
+def create_app(settings: Settings) -> Litestar:
+    return build_app(
+        settings,
+        name="api",
+        route_handlers=[],
+        openapi_title="lowkey API",
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory` worker processes (URLs must be set)."""
+    return create_app(load_settings(os.environ))

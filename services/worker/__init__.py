@@ -1,0 +1,1 @@
+"""The arq worker: scoring jobs and the scheduled (cron) jobs."""

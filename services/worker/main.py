@@ -1,0 +1,50 @@
+"""Wires the worker process: the arq Worker with every job function and cron job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.worker import Worker
+
+from services.worker.cron import CRON_JOBS
+from shared.db.pool import create_pool
+from shared.queue import redis_settings
+from shared.settings import Settings
+
+
+def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    """An arq Worker for these settings; `overrides` (e.g. burst=True) are for tests."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        assert settings.database_url is not None
+        ctx["settings"] = settings
+        ctx["pool"] = await create_pool(settings.database_url, max_size=4)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        pool = ctx.get("pool")
+        if pool is not None:
+            await pool.close()
+
+    options: dict[str, Any] = {
+        "functions": [],
+        "cron_jobs": CRON_JOBS,
+        "redis_settings": redis_settings(settings),
+        "queue_name": settings.queue_name,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "handle_signals": False,
+        "max_jobs": 4,
+        "job_timeout": 60,
+        "keep_result": 0,
+    }
+    options.update(overrides)
+    return Worker(**options)
+
+
+async def run_worker(settings: Settings) -> None:
+    """`lowkey worker`: run until SIGINT/SIGTERM (arq's own signal handling)."""
+    worker = create_worker(settings, handle_signals=True)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()

@@ -1,0 +1,55 @@
+"""The transactional outbox: "this must be (re-)scored", written with the change itself."""
+
+from __future__ import annotations
+
+import asyncpg
+
+INSERT = "INSERT INTO outbox (kind, subject_id) VALUES ($1, $2) RETURNING id"
+MARK_ENQUEUED = "UPDATE outbox SET enqueued_at = now() WHERE id = $1"
+MARK_DONE = "UPDATE outbox SET done_at = now() WHERE id = ANY($1::bigint[]) AND done_at IS NULL"
+CLAIM_PENDING = """
+SELECT id, kind, subject_id FROM outbox
+WHERE done_at IS NULL AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1))
+ORDER BY id
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+COUNT_PENDING = "SELECT count(*) FROM outbox WHERE done_at IS NULL"
+DELETE_FOR_PROFILE = "DELETE FROM outbox WHERE kind = 'profile' AND subject_id = $1 RETURNING id"
+DELETE_OLD_DONE = "DELETE FROM outbox WHERE done_at < now() - interval '1 day'"
+
+
+async def add_outbox(conn: asyncpg.Connection, kind: str, subject_id: int) -> int:
+    """Record work in the caller's transaction; returns the outbox row id."""
+    outbox_id: int = await conn.fetchval(INSERT, kind, subject_id)
+    return outbox_id
+
+
+async def mark_enqueued(conn: asyncpg.Connection, outbox_id: int) -> None:
+    await conn.execute(MARK_ENQUEUED, outbox_id)
+
+
+async def mark_done(conn: asyncpg.Connection, outbox_ids: list[int]) -> None:
+    await conn.execute(MARK_DONE, outbox_ids)
+
+
+async def claim_pending(
+    conn: asyncpg.Connection, *, older_than_s: float, limit: int = 500
+) -> list[asyncpg.Record]:
+    """Rows not done whose enqueue is missing or stale; call inside a transaction."""
+    rows: list[asyncpg.Record] = await conn.fetch(CLAIM_PENDING, older_than_s, limit)
+    return rows
+
+
+async def count_pending(conn: asyncpg.Connection) -> int:
+    n: int = await conn.fetchval(COUNT_PENDING)
+    return n
+
+
+async def delete_for_profile(conn: asyncpg.Connection, profile_id: int) -> list[int]:
+    """Erase a profile's queued work; returns the outbox ids (to drop their arq jobs)."""
+    return [r["id"] for r in await conn.fetch(DELETE_FOR_PROFILE, profile_id)]
+
+
+async def delete_old_done(conn: asyncpg.Connection) -> None:
+    await conn.execute(DELETE_OLD_DONE)

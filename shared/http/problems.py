@@ -1,0 +1,184 @@
+"""lowkey's domain errors and their mapping to RFC 9457 problem+json responses.
+
+Handlers raise these; one place turns them (and Litestar's own errors, and a lost
+database) into `application/problem+json`. Handlers never build error responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+
+log = logging.getLogger("lowkey.http")
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 5
+
+
+class LowkeyError(Exception):
+    status_code = 400
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+class BadRequest(LowkeyError):
+    status_code, title = 400, "Bad request"
+
+
+class Unauthorized(LowkeyError):
+    status_code, title = 401, "Unauthorized"
+
+    def __init__(self, detail: str = "a valid Authorization: Bearer key is required") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(LowkeyError):
+    status_code, title = 403, "Forbidden"
+
+
+class NotFound(LowkeyError):
+    status_code, title = 404, "Not found"
+
+
+class Conflict(LowkeyError):
+    status_code, title = 409, "Conflict"
+
+
+class Invalid(LowkeyError):
+    """422: names each field and why."""
+
+    status_code, title = 422, "Invalid input"
+
+    @classmethod
+    def field(cls, field: str, reason: str) -> Invalid:
+        return cls(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
+class TooManyRequests(LowkeyError):
+    status_code, title = 429, "Too many requests"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            f"rate limit reached; retry in {retry_after_s} s",
+            headers={"Retry-After": str(retry_after_s)},
+        )
+
+
+class Unavailable(LowkeyError):
+    status_code, title = 503, "Service unavailable"
+
+    def __init__(self, detail: str = "a backing service is unavailable; retry shortly") -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=detail, extra=extra, headers=headers
+    )
+
+
+def lowkey_error_to_problem(exc: LowkeyError) -> ProblemDetailsException:
+    extra = {"errors": exc.errors} if exc.errors else None
+    return _problem(exc.status_code, exc.title, exc.detail, extra=extra, headers=exc.headers)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            field = str(item.get("key") or item.get("source") or "body")
+            errors.append({"field": field, "reason": str(item.get("message", "invalid"))})
+    return errors
+
+
+def validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
+    """Litestar's 400 for a body: 400 when it is not JSON at all, 422 when values are wrong."""
+    errors = _validation_errors(exc)
+    text = " ".join([exc.detail or "", *(e["reason"] for e in errors)]).lower()
+    if "malformed" in text or "not valid json" in text or "invalid json" in text:
+        return _problem(400, "Body is not JSON", "the request body is not valid JSON")
+    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or (exc.detail or "invalid")
+    return _problem(422, "Invalid input", detail, extra={"errors": errors} if errors else None)
+
+
+def msgspec_validation_to_problem(exc: msgspec.ValidationError) -> ProblemDetailsException:
+    message = str(exc)
+    field = "body"
+    if "at `$." in message:
+        field = message.rsplit("at `$.", 1)[1].rstrip("`").split("[")[0]
+    return _problem(
+        422, "Invalid input", message, extra={"errors": [{"field": field, "reason": message}]}
+    )
+
+
+def http_to_problem(exc: HTTPException) -> ProblemDetailsException:
+    return _problem(exc.status_code, exc.detail or "Error", exc.detail or "", headers=exc.headers)
+
+
+def database_down_to_problem(exc: Exception) -> ProblemDetailsException:
+    log.warning("database unavailable", extra={"error": type(exc).__name__})
+    return _problem(
+        503,
+        "Service unavailable",
+        "the database is unavailable; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, DATABASE_DOWN):
+        return database_down_to_problem(exc).to_response(request)
+    log.exception("unhandled error", extra={"path_template": request.scope.get("path_template")})
+    return _problem(500, "Internal error", "something went wrong on our side").to_response(request)
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            enable_for_all_http_exceptions=False,
+            exception_to_problem_detail_map={
+                LowkeyError: lowkey_error_to_problem,
+                ValidationException: validation_to_problem,
+                msgspec.ValidationError: msgspec_validation_to_problem,
+                HTTPException: http_to_problem,
+            },
+        )
+    )

@@ -1,0 +1,108 @@
+"""The migration runner: order, checksum refusal, concurrent start, failure rollback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.db.migrate import MigrationError, default_migrations_dir, load_migrations, migrate_url
+from tests.conftest import RUN_ID, database_url_for
+
+
+@pytest.fixture
+async def scratch_db(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+    name = f"lowkey_mig_{RUN_ID}_{id(object()) % 100000}"
+    admin = await asyncpg.connect(server_urls[0])
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    yield database_url_for(server_urls[0], name)
+    admin = await asyncpg.connect(server_urls[0])
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def write(dir_: Path, name: str, sql: str) -> None:
+    (dir_ / name).write_text(sql)
+
+
+async def tables(url: str) -> set[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_applies_in_order_and_records_checksums(scratch_db: str, tmp_path: Path) -> None:
+    write(tmp_path, "0002_b.sql", "ALTER TABLE a ADD COLUMN y int;")
+    write(tmp_path, "0001_a.sql", "CREATE TABLE a (x int);")
+    assert await migrate_url(scratch_db, tmp_path) == ["0001_a.sql", "0002_b.sql"]
+    assert await migrate_url(scratch_db, tmp_path) == []
+    conn = await asyncpg.connect(scratch_db)
+    rows = await conn.fetch(
+        "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
+    )
+    cols = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_name='a'"
+    )
+    await conn.close()
+    assert [r["version"] for r in rows] == [1, 2]
+    assert all(len(r["checksum"]) == 64 for r in rows)
+    assert {c["column_name"] for c in cols} == {"x", "y"}
+
+
+async def test_edited_applied_migration_is_refused(scratch_db: str, tmp_path: Path) -> None:
+    write(tmp_path, "0001_a.sql", "CREATE TABLE a (x int);")
+    await migrate_url(scratch_db, tmp_path)
+    write(tmp_path, "0001_a.sql", "CREATE TABLE a (x bigint);")
+    write(tmp_path, "0002_b.sql", "CREATE TABLE b (x int);")
+    with pytest.raises(MigrationError, match=r"0001_a\.sql was edited"):
+        await migrate_url(scratch_db, tmp_path)
+    assert "b" not in await tables(scratch_db)
+
+
+async def test_failing_migration_leaves_database_as_it_was(scratch_db: str, tmp_path: Path) -> None:
+    write(tmp_path, "0001_a.sql", "CREATE TABLE a (x int);")
+    write(tmp_path, "0002_bad.sql", "CREATE TABLE half (x int);\nSELECT no_such_function();")
+    with pytest.raises(MigrationError, match=r"0002_bad\.sql failed"):
+        await migrate_url(scratch_db, tmp_path)
+    assert await tables(scratch_db) == {"a", "schema_migrations"}
+    conn = await asyncpg.connect(scratch_db)
+    versions = await conn.fetch("SELECT version FROM schema_migrations")
+    await conn.close()
+    assert [r["version"] for r in versions] == [1]
+
+
+async def test_concurrent_starts_apply_each_migration_once(scratch_db: str, tmp_path: Path) -> None:
+    # Not idempotent on purpose: a second application would fail on the duplicate table.
+    write(tmp_path, "0001_a.sql", "CREATE TABLE a (x int); SELECT pg_sleep(0.3);")
+    write(tmp_path, "0002_b.sql", "CREATE TABLE b (x int);")
+    results = await asyncio.gather(*(migrate_url(scratch_db, tmp_path) for _ in range(4)))
+    applied = [name for result in results for name in result]
+    assert sorted(applied) == ["0001_a.sql", "0002_b.sql"]
+
+
+def test_badly_named_file_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, "1_a.sql", "SELECT 1;")
+    with pytest.raises(MigrationError, match=r"NNNN_some_name\.sql"):
+        load_migrations(tmp_path)
+
+
+async def test_project_schema_applies_on_this_server(scratch_db: str) -> None:
+    applied = await migrate_url(scratch_db, default_migrations_dir())
+    assert applied[0] == "0001_schema.sql"
+    assert {"events", "profiles", "matches", "outbox", "weight_versions"} <= await tables(
+        scratch_db
+    )
+    conn = await asyncpg.connect(scratch_db)
+    active = await conn.fetchrow(
+        "SELECT w.* FROM active_weights a JOIN weight_versions w USING (version)"
+    )
+    await conn.close()
+    assert active is not None
+    assert (active["version"], active["distance_decay_km"], active["min_score"]) == (1, 5, 0.3)
