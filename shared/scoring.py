@@ -1,0 +1,447 @@
+"""Pure matching, exactly per the SPEC's "Matching": intensity, eligibility, component
+scores, the weighted score, its explanation and the feed's weekly cap. No I/O; plain
+Structs in, numbers out.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import msgspec
+from dateutil.rrule import rrule, rrulestr
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINUTES_PER_WEEK = 7 * 24 * 60
+
+_SIZE_LIMITS = (6, 12, 25, 60)  # size level 1..4 up to these; more is 5
+_SIZE_WORDS = {1: "small", 2: "small", 3: "mid-sized", 4: "large", 5: "large"}
+_STRUCTURE_WORDS = {"structured": "structured", "semi": "semi-structured", "open": "open"}
+_NOISE_WORDS = {"quiet": "quiet", "moderate": "", "loud": "loud"}
+_CURRENCY_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
+_FLOATING_UNTIL = re.compile(r"UNTIL=(\d{8}(?:T\d{6})?)(?![\dZ])")
+CAP_WEEKS = 12  # the feed caps matches per week over this many weeks, from the current one
+
+
+class Weights(msgspec.Struct, frozen=True, kw_only=True):
+    """An admin weight set; the defaults are the SPEC's version 1."""
+
+    distance: float = 1.0
+    interest: float = 1.0
+    comfort: float = 1.0
+    distance_decay_km: float = 5.0
+    online_score: float = 0.6
+    stretch_penalty: float = 0.4
+    min_score: float = 0.3
+
+
+class AvailabilityWindow(msgspec.Struct, frozen=True):
+    """Days and a [from, to) wall-clock window in the profile's time zone.
+
+    `to` at or before `from` means the window runs past midnight into the next day.
+    """
+
+    days: tuple[str, ...]
+    start: time = msgspec.field(name="from")
+    end: time = msgspec.field(name="to")
+
+
+def availability_from_wire(windows: Sequence[dict[str, object]]) -> tuple[AvailabilityWindow, ...]:
+    """Wire windows ({"days": [...], "from": "17:00", "to": "22:00"}; "24:00" is midnight)."""
+
+    def wall_clock(value: object) -> time:
+        text = str(value)
+        return time(0) if text in ("24:00", "24:00:00") else time.fromisoformat(text)
+
+    return tuple(
+        AvailabilityWindow(
+            tuple(str(d) for d in w["days"]),  # type: ignore[attr-defined]
+            wall_clock(w["from"]),
+            wall_clock(w["to"]),
+        )
+        for w in windows
+    )
+
+
+class ScoringEvent(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    format: str  # in_person | online | hybrid
+    lat: float | None
+    lon: float | None
+    tags: tuple[str, ...]
+    intensity: int
+    group_size: int
+    structure: str  # structured | semi | open
+    noise: str  # quiet | moderate | loud
+    talking_optional: bool
+    newcomer_support: bool
+    starts_at: datetime  # local wall-clock, naive, in `timezone` (first occurrence)
+    ends_at: datetime
+    timezone: str
+    recurrence: str | None = None  # RRULE value
+    over_at: datetime | None = None  # aware; None = never over
+    status: str = "scheduled"
+    cost_cents: int = 0
+    currency: str = "EUR"
+    languages: tuple[str, ...] = ()
+    accessibility: tuple[str, ...] = ()
+
+
+class ScoringProfile(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    home_lat: float
+    home_lon: float
+    radius_km: float
+    interests: dict[str, float]
+    comfort_level: int
+    open_to_stretch: bool = False
+    formats: tuple[str, ...] = ("in_person", "online")
+    max_cost_cents: int | None = None
+    currency: str | None = None
+    languages: tuple[str, ...] = ()
+    accessibility_needs: tuple[str, ...] = ()
+    availability: tuple[AvailabilityWindow, ...] = ()
+    timezone: str = "UTC"
+    max_events_per_week: int = 3
+    hidden_event_ids: frozenset[int] = frozenset()
+
+
+class PairScore(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: int
+    score: float
+    distance: float
+    interest: float
+    comfort: float
+    distance_km: float | None  # None when matched online
+    explanation: str  # without the distance: the feed's text
+
+
+def size_level(group_size: int) -> int:
+    return next((i + 1 for i, limit in enumerate(_SIZE_LIMITS) if group_size <= limit), 5)
+
+
+class CappedMatch(msgspec.Struct, frozen=True):
+    """A match that makes the feed; `exdates` are the local wall-clock starts (naive, in
+    the event's zone, as EXDATE;TZID= wants them) of the occurrences left out."""
+
+    event_id: int
+    exdates: tuple[datetime, ...] = ()
+
+
+def intensity(
+    group_size: int, structure: str, noise: str, talking_optional: bool, newcomer_support: bool
+) -> int:
+    level = size_level(group_size)
+    level += (structure == "open") + (noise == "loud")
+    level -= bool(talking_optional) + bool(newcomer_support)
+    return max(1, min(5, level))
+
+
+def distance_score(km: float, weights: Weights) -> float:
+    return math.exp(-km / weights.distance_decay_km)
+
+
+def interest_score(event_tags: tuple[str, ...], interests: dict[str, float]) -> float:
+    """Noisy-OR of the weights of the shared tags (in the event's tag order); 0.5 without
+    interests. The order is fixed so the bulk scorer multiplies in the same order."""
+    if not interests:
+        return 0.5
+    miss = 1.0
+    for tag in event_tags:
+        miss *= 1.0 - interests.get(tag, 0.0)
+    return 1.0 - miss
+
+
+def comfort_score(event_intensity: int, comfort_level: int, weights: Weights) -> float:
+    if event_intensity <= comfort_level:
+        return 1.0 - 0.1 * (comfort_level - event_intensity)
+    return 1.0 - weights.stretch_penalty
+
+
+def comfort_allows(event_intensity: int, comfort_level: int, open_to_stretch: bool) -> bool:
+    return event_intensity <= comfort_level + (1 if open_to_stretch else 0)
+
+
+def weighted_score(distance: float, interest: float, comfort: float, weights: Weights) -> float:
+    total = weights.distance + weights.interest + weights.comfort
+    return (
+        weights.distance * distance + weights.interest * interest + weights.comfort * comfort
+    ) / total
+
+
+def cost_allows(event: ScoringEvent, profile: ScoringProfile) -> bool:
+    """Free events always pass; a cost in another currency counts as too costly."""
+    if profile.max_cost_cents is None or event.cost_cents == 0:
+        return True
+    return event.currency == profile.currency and event.cost_cents <= profile.max_cost_cents
+
+
+def is_over(event: ScoringEvent, now: datetime) -> bool:
+    return event.over_at is not None and event.over_at <= now
+
+
+def occurrence_starts(event: ScoringEvent, after: datetime, before: datetime) -> list[datetime]:
+    """Aware starts of the occurrences that start in [after, before), computed on local
+    wall-clock times in the event's zone (a weekly 19:00 stays 19:00 across DST)."""
+    tz = ZoneInfo(event.timezone)
+    first = event.starts_at.replace(tzinfo=tz)
+    if not event.recurrence:
+        return [first] if after <= first < before else []
+    return [s for s in _rule(event, tz).between(after, before, inc=True) if s < before]
+
+
+def next_occurrence_start(event: ScoringEvent, now: datetime) -> datetime | None:
+    """Start of the first occurrence that has not ended yet (upcoming or under way)."""
+    return _next_start(event.starts_at, event.ends_at, event.timezone, event.recurrence, now)
+
+
+@lru_cache(maxsize=8192)
+def _next_start(
+    starts_at: datetime, ends_at: datetime, tz_name: str, recurrence: str | None, now: datetime
+) -> datetime | None:
+    tz = ZoneInfo(tz_name)
+    first = starts_at.replace(tzinfo=tz)
+    duration = ends_at - starts_at
+    if not recurrence:
+        return first if first + duration > now else None
+    rule = _parse_rule(recurrence, first)
+    # An occurrence under way at `now` started at most `duration` ago.
+    found: datetime | None = rule.after(now - duration, inc=False)
+    while found is not None and found + duration <= now:
+        found = rule.after(found, inc=False)
+    return found
+
+
+def _rule(event: ScoringEvent, tz: ZoneInfo) -> rrule:
+    assert event.recurrence is not None
+    return _parse_rule(event.recurrence, event.starts_at.replace(tzinfo=tz))
+
+
+@lru_cache(maxsize=8192)
+def _parse_rule(recurrence: str, dtstart: datetime) -> rrule:
+    # RFC 5545 wants UNTIL in UTC with a zoned DTSTART; read a floating one as local time.
+    def until_utc(m: re.Match[str]) -> str:
+        value = m.group(1)
+        # A date-only UNTIL includes that whole day.
+        local = (
+            datetime.strptime(value, "%Y%m%dT%H%M%S")
+            if "T" in value
+            else datetime.strptime(value + "T235959", "%Y%m%dT%H%M%S")
+        )
+        return "UNTIL=" + local.replace(tzinfo=dtstart.tzinfo).astimezone(UTC).strftime(
+            "%Y%m%dT%H%M%SZ"
+        )
+
+    rule = rrulestr(_FLOATING_UNTIL.sub(until_utc, recurrence), dtstart=dtstart)
+    assert isinstance(rule, rrule)
+    return rule
+
+
+def minute_of_week(instant: datetime, tz_name: str) -> int:
+    """Minutes since Monday 00:00 of an instant's wall-clock time in a zone."""
+    local = instant.astimezone(ZoneInfo(tz_name))
+    return (local.weekday() * 24 + local.hour) * 60 + local.minute
+
+
+def window_intervals(window: AvailabilityWindow) -> list[tuple[int, int]]:
+    """A window as [start, end) minute-of-week intervals, wrapped at the week's end."""
+    start = window.start.hour * 60 + window.start.minute
+    end = window.end.hour * 60 + window.end.minute
+    length = end - start if end > start else end - start + 24 * 60
+    intervals = []
+    for day in window.days:
+        lo = WEEKDAYS.index(day) * 24 * 60 + start
+        hi = lo + length
+        if hi <= MINUTES_PER_WEEK:
+            intervals.append((lo, hi))
+        else:
+            intervals += [(lo, MINUTES_PER_WEEK), (0, hi - MINUTES_PER_WEEK)]
+    return intervals
+
+
+def available_at(profile: ScoringProfile, instant: datetime) -> bool:
+    # Window edges are whole minutes, so the minute an instant falls in decides [from, to).
+    minute = minute_of_week(instant, profile.timezone)
+    return any(lo <= minute < hi for w in profile.availability for lo, hi in window_intervals(w))
+
+
+def is_eligible(
+    profile: ScoringProfile, event: ScoringEvent, distance_km: float | None, *, now: datetime
+) -> bool:
+    """The SPEC's eligibility. `distance_km` is home→venue (None when there is no venue).
+
+    Availability of a series is judged on its first occurrence that has not ended:
+    series almost always repeat one weekday and time, and the weekly cap then decides
+    which occurrences reach the feed.
+    """
+    return _match_mode(profile, event, distance_km, now) is not None
+
+
+def _match_mode(
+    profile: ScoringProfile, event: ScoringEvent, distance_km: float | None, now: datetime
+) -> str | None:
+    """'in_person' or 'online' when eligible (how the distance component is earned)."""
+    if event.status != "scheduled" or is_over(event, now) or event.id in profile.hidden_event_ids:
+        return None
+    if not comfort_allows(event.intensity, profile.comfort_level, profile.open_to_stretch):
+        return None
+    if profile.interests and not any(tag in profile.interests for tag in event.tags):
+        return None
+    if not cost_allows(event, profile):
+        return None
+    if profile.languages and event.languages and not set(profile.languages) & set(event.languages):
+        return None
+    if not set(profile.accessibility_needs) <= set(event.accessibility):
+        return None
+    if profile.availability:
+        start = next_occurrence_start(event, now)
+        if start is None or not available_at(profile, start):
+            return None
+    in_person = (
+        event.format in ("in_person", "hybrid")
+        and "in_person" in profile.formats
+        and distance_km is not None
+        and distance_km <= profile.radius_km
+    )
+    online = event.format in ("online", "hybrid") and "online" in profile.formats
+    if in_person and online:
+        return "both"
+    return "in_person" if in_person else "online" if online else None
+
+
+def score_pair(
+    profile: ScoringProfile,
+    event: ScoringEvent,
+    weights: Weights,
+    distance_km: float | None,
+    *,
+    now: datetime,
+) -> PairScore | None:
+    """Score an eligible pair; None when not eligible or below `min_score`.
+
+    Hybrid: the larger distance component wins; a tie counts as in person.
+    """
+    mode = _match_mode(profile, event, distance_km, now)
+    if mode is None:
+        return None
+    km: float | None = distance_km
+    dist = 0.0
+    if mode in ("in_person", "both"):
+        assert distance_km is not None
+        dist = distance_score(distance_km, weights)
+    if mode == "online" or (mode == "both" and weights.online_score > dist):
+        dist, km = weights.online_score, None
+    interest = interest_score(event.tags, profile.interests)
+    comfort = comfort_score(event.intensity, profile.comfort_level, weights)
+    score = weighted_score(dist, interest, comfort, weights)
+    if score < weights.min_score:
+        return None
+    shared = tuple(t for t in event.tags if t in profile.interests)
+    return PairScore(
+        event_id=event.id,
+        score=score,
+        distance=dist,
+        interest=interest,
+        comfort=comfort,
+        distance_km=km,
+        explanation=explanation(event, shared),
+    )
+
+
+def describe_event(event: ScoringEvent) -> str:
+    """The pair-independent part of the explanation: the group and the cost."""
+    adjectives = [_SIZE_WORDS[size_level(event.group_size)], _NOISE_WORDS.get(event.noise, "")]
+    adjectives.append(_STRUCTURE_WORDS.get(event.structure, event.structure))
+    parts = [", ".join(a for a in adjectives if a) + " group"]
+    if event.talking_optional:
+        parts.append("talking optional")
+    if event.newcomer_support:
+        parts.append("newcomers welcomed")
+    return ", ".join(parts) + " · " + describe_cost(event.cost_cents, event.currency)
+
+
+def describe_cost(cost_cents: int, currency: str) -> str:
+    """'free', '€5', '€5.50', '12 CHF' (two minor digits assumed, as `cost_cents` says)."""
+    if cost_cents == 0:
+        return "free"
+    amount = f"{cost_cents // 100}" if cost_cents % 100 == 0 else f"{cost_cents / 100:.2f}"
+    symbol = _CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
+
+
+def describe_tags(tags: tuple[str, ...]) -> str:
+    return ", ".join(tag.replace("-", " ") for tag in tags)
+
+
+def explanation(event: ScoringEvent, shared_tags: tuple[str, ...]) -> str:
+    """'board games · small, structured group, newcomers welcomed · free' (no distance)."""
+    event_part = describe_event(event)
+    return f"{describe_tags(shared_tags)} · {event_part}" if shared_tags else event_part
+
+
+def format_distance(distance_km: float | None) -> str:
+    """'1.8 km away' under 10 km, '12 km away' beyond, 'online' for online matches."""
+    if distance_km is None:
+        return "online"
+    tenths = math.floor(distance_km * 10 + 0.5)
+    if tenths < 100:
+        return f"{tenths // 10}.{tenths % 10} km away"
+    return f"{math.floor(distance_km + 0.5)} km away"
+
+
+def with_distance(explanation_text: str, distance_km: float | None) -> str:
+    """The API's explanation: the distance first, then the stored (feed) text."""
+    return f"{format_distance(distance_km)} · {explanation_text}"
+
+
+def weekly_cap(
+    profile: ScoringProfile,
+    matches: Sequence[tuple[ScoringEvent, float]],
+    *,
+    now: datetime,
+    weeks: int = CAP_WEEKS,
+) -> list[CappedMatch]:
+    """Per calendar week (Monday to Sunday in the profile's zone) keep the `max_events_per_week`
+    best matches over `weeks` weeks from the current one; the result is best first.
+
+    A series takes one slot in each week it occurs (however often it occurs that week);
+    occurrences in weeks it misses become EXDATEs, and it drops out only when it misses
+    every week and has no occurrence past the horizon. Only occurrences not yet ended
+    count. Cancelled events take no slot: they stay so the feed can say they are off.
+    Ties go to the lower event id so the feed is stable.
+    """
+    tz = ZoneInfo(profile.timezone)
+    today = now.astimezone(tz).date()
+    monday = today - timedelta(days=today.weekday())
+    week0 = datetime.combine(monday, time(0), tzinfo=tz)
+    horizon = datetime.combine(monday + timedelta(weeks=weeks), time(0), tzinfo=tz)
+    taken: dict[int, int] = {}
+    kept: list[CappedMatch] = []
+    for event, _ in sorted(matches, key=lambda m: (-m[1], m[0].id)):
+        if event.status != "scheduled":
+            kept.append(CappedMatch(event.id))
+            continue
+        duration = event.ends_at - event.starts_at
+        by_week: dict[int, list[datetime]] = {}
+        for start in occurrence_starts(event, week0 - duration, horizon):
+            if start + duration > now:
+                week = max(0, (start.astimezone(tz).date() - monday).days // 7)
+                by_week.setdefault(week, []).append(start)
+        won = [w for w in by_week if taken.get(w, 0) < profile.max_events_per_week]
+        for week in won:
+            taken[week] = taken.get(week, 0) + 1
+        exdates = tuple(
+            sorted(s.replace(tzinfo=None) for w, ss in by_week.items() if w not in won for s in ss)
+        )
+        later = bool(event.recurrence) and _rule(event, tz_of(event)).after(horizon, inc=True)
+        if won or later or not by_week:
+            kept.append(CappedMatch(event.id, exdates if event.recurrence else ()))
+    return kept
+
+
+def tz_of(event: ScoringEvent) -> ZoneInfo:
+    return ZoneInfo(event.timezone)
