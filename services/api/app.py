@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 
 from litestar import Litestar
+from litestar.di import Provide
 
+from services.api.auth import provide_caller
 from shared.http.service import build_app
 from shared.settings import Settings, load_settings
+
+# Each resource's controller(s); keep one import and one list entry per module.
+ROUTES: list[object] = []
 
 
 def create_app(settings: Settings) -> Litestar:
     return build_app(
         settings,
         name="api",
-        route_handlers=[],
+        route_handlers=ROUTES,  # type: ignore[arg-type]
+        dependencies={"caller": Provide(provide_caller)},
         openapi_title="lowkey API",
     )
 

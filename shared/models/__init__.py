@@ -1,0 +1,1 @@
+"""Wire Structs (msgspec) for every resource, with reusable `Meta`-constrained types."""
