@@ -20,6 +20,7 @@ PRODID = "-//lowkey//feed 1.0//EN"
 # Matches change after re-scores and as weeks roll over, not minute by minute;
 # clients that honour the hint (Apple, Thunderbird, Outlook) poll four-hourly.
 REFRESH_INTERVAL = timedelta(hours=4)
+UTC_TZID = "UTC"
 WHY_PREFIX = "Why this was suggested: "
 # VTIMEZONEs are written exactly for the events' years plus this margin, so an
 # open-ended series stays right a while even in zones with no yearly rule.
@@ -112,7 +113,6 @@ def render_feed(
 
 
 def _render_event(entry: FeedEntry, base_url: str) -> Event:
-    tz = {"TZID": entry.timezone}
     stamp = entry.updated_at.astimezone(UTC).replace(microsecond=0)
     cancelled = entry.status == "cancelled"
     event = Event()
@@ -120,13 +120,13 @@ def _render_event(entry: FeedEntry, base_url: str) -> Event:
     event.add("dtstamp", stamp)
     event.add("last-modified", stamp)
     event.add("sequence", entry.sequence)
-    event.add("dtstart", entry.starts_at.replace(microsecond=0), parameters=tz)
-    event.add("dtend", entry.ends_at.replace(microsecond=0), parameters=tz)
+    _add_local_time(event, "dtstart", entry.starts_at, entry.timezone)
+    _add_local_time(event, "dtend", entry.ends_at, entry.timezone)
     if entry.recurrence:
         event.add("rrule", _rrule(entry.recurrence, ZoneInfo(entry.timezone)))
         for excluded in sorted(set(entry.exdates)):
             # One date per EXDATE line: the form every client reads alike.
-            event.add("exdate", excluded.replace(microsecond=0), parameters=tz)
+            _add_local_time(event, "exdate", excluded, entry.timezone)
     event.add("summary", _Text(f"Cancelled: {entry.title}" if cancelled else entry.title))
     event.add("description", _Text(_description(entry)))
     event.add("location", _Text(_location(entry)))
@@ -137,6 +137,17 @@ def _render_event(entry: FeedEntry, base_url: str) -> Event:
     # Suggestions never mark the user busy.
     event.add("transp", "TRANSPARENT")
     return event
+
+
+def _add_local_time(event: Event, name: str, moment: datetime, tzid: str) -> None:
+    """Add a wall-clock time of `tzid`, with its TZID (or as "Z" time in UTC)."""
+    moment = moment.replace(microsecond=0)
+    if tzid == UTC_TZID:
+        # icalendar writes TZID=UTC as a "Z" time on DTSTART but drops it from
+        # EXDATE (leaving a floating time); "Z" everywhere needs no VTIMEZONE.
+        event.add(name, moment.replace(tzinfo=UTC))
+    else:
+        event.add(name, moment, parameters={"TZID": tzid})
 
 
 def _rrule(recurrence: str, zone: ZoneInfo) -> vRecur:
@@ -190,8 +201,12 @@ def _zone_years(entries: Iterable[FeedEntry]) -> dict[str, tuple[int, int]]:
     """Per TZID, the years its VTIMEZONE must describe exactly."""
     years: dict[str, tuple[int, int]] = {}
     for entry in entries:
+        if entry.timezone == UTC_TZID:
+            continue
         moments = [entry.starts_at, entry.ends_at, *entry.exdates]
-        first = min(m.year for m in moments)
+        # A year early: parsers that read a VTIMEZONE literally (dateutil)
+        # misjudge instants before its first observance.
+        first = min(m.year for m in moments) - 1
         last = max(m.year for m in moments) + _ZONE_YEARS_AHEAD
         if entry.recurrence:
             until = vRecur.from_ical(entry.recurrence.removeprefix("RRULE:")).get("UNTIL")
