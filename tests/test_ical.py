@@ -16,6 +16,7 @@ import pytest
 import recurring_ical_events
 
 from services.feed.ical import FeedEntry, render_feed
+from services.feed.vtimezone import zone_transitions
 
 GOLDEN = Path(__file__).parent / "golden" / "feed_basic.ics"
 PUBLIC_URL = "https://lowkey.example"
@@ -300,12 +301,16 @@ def test_vtimezone_gives_zoneinfos_offsets(zone: str) -> None:
     vtimezone = icalendar.Calendar.from_ical(ics).walk("VTIMEZONE")[0]
     described = vtimezone.to_tz(lookup_tzid=False)
     actual = ZoneInfo(zone)
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    while moment < datetime(2029, 1, 1, tzinfo=UTC):
+    # Every six hours, plus a second either side of every change.
+    samples = [
+        datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=6 * i) for i in range(4 * 366 * 3)
+    ]
+    for change in zone_transitions(actual, 2026, 2028):
+        samples += [change.at_utc - timedelta(seconds=1), change.at_utc]
+    for moment in samples:
         assert moment.astimezone(described).utcoffset() == moment.astimezone(actual).utcoffset(), (
             f"{zone} at {moment}"
         )
-        moment += timedelta(hours=1)
 
 
 def test_vtimezones_use_rules_or_single_dates_never_rdate_lists() -> None:
