@@ -639,6 +639,8 @@ def test_workloads_are_locked_down() -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] != 0, name
         assert pod.get("automountServiceAccountToken") is False, name
+        # Service links would set LOWKEY_API_PORT=tcp://... (from Service lowkey-api).
+        assert pod.get("enableServiceLinks") is False, name
         for container in pod["containers"]:
             security = container["securityContext"]
             assert security["readOnlyRootFilesystem"] is True, name
