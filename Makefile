@@ -16,7 +16,7 @@ install: $(STAMP)
 
 # ical.js (Thunderbird's parser) reads every feed in the tests; skipped without node.
 node_modules/.installed: package.json
-	@if command -v npm >/dev/null 2>&1; then npm install --no-audit --no-fund --silent && touch $@; \
+	@if command -v npm >/dev/null 2>&1; then npm install --no-audit --no-fund --no-package-lock --silent && touch $@; \
 	else echo "node/npm not found: ical.js feed tests will be skipped"; fi
 
 node-deps: node_modules/.installed
