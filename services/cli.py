@@ -95,6 +95,7 @@ async def _run_all(settings: Settings, *, demo: bool) -> None:
     from services.api.app import create_app as create_api
     from services.feed.app import create_app as create_feed
     from services.worker.main import create_worker
+    from services.worker.metrics import serve_metrics
 
     assert settings.database_url is not None
     applied = await migrate_url(settings.database_url)
@@ -105,6 +106,7 @@ async def _run_all(settings: Settings, *, demo: bool) -> None:
     api = _uvicorn_server(create_api(settings), settings, settings.api_port)
     feed = _uvicorn_server(create_feed(settings), settings, settings.feed_port)
     worker = create_worker(settings)
+    serve_metrics(settings)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ from typing import Any
 
 from arq import cron
 
+from services.worker.metrics import measured, sample_depths
 from shared.db import outbox
 from shared.queue import enqueue_outbox
 
@@ -17,6 +18,7 @@ log = logging.getLogger("lowkey.worker.cron")
 STALE_AFTER_S = 30.0
 
 
+@measured
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
     """Enqueue every outbox row that is not done and not freshly enqueued."""
     pool, queue, prefix = ctx["pool"], ctx["redis"], ctx["settings"].redis_prefix
@@ -40,4 +42,5 @@ async def prune_outbox(ctx: dict[str, Any]) -> None:
 CRON_JOBS = [
     cron(sweep_outbox, second={0, 10, 20, 30, 40, 50}, run_at_startup=True, timeout=20),
     cron(prune_outbox, minute={17}, second=0, timeout=60),
+    cron(sample_depths, second={5, 15, 25, 35, 45, 55}, timeout=5),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from arq.worker import Worker
 
 from services.worker.cron import CRON_JOBS
+from services.worker.metrics import serve_metrics
 from shared.db.pool import create_pool
 from shared.queue import redis_settings
 from shared.settings import Settings
@@ -43,6 +44,7 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
 
 async def run_worker(settings: Settings) -> None:
     """`lowkey worker`: run until SIGINT/SIGTERM (arq's own signal handling)."""
+    serve_metrics(settings)
     worker = create_worker(settings, handle_signals=True)
     try:
         await worker.async_run()
