@@ -8,11 +8,14 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from services.api.auth import provide_caller
+from services.api.idempotency import idempotency_middleware
+from services.api.me import MeController
+from services.api.profiles import ProfilesController
 from shared.http.service import build_app
 from shared.settings import Settings, load_settings
 
 # Each resource's controller(s); keep one import and one list entry per module.
-ROUTES: list[object] = []
+ROUTES: list[object] = [ProfilesController, MeController]
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -21,6 +24,7 @@ def create_app(settings: Settings) -> Litestar:
         name="api",
         route_handlers=ROUTES,  # type: ignore[arg-type]
         dependencies={"caller": Provide(provide_caller)},
+        middleware=[idempotency_middleware],
         openapi_title="lowkey API",
     )
 

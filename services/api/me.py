@@ -1,0 +1,209 @@
+"""/v1/me…: a user reads, changes, exports and erases their own profile, rotates the
+feed URL and hides events. Only a profile token may call these (GET /v1/me/matches
+lives with the matching code).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import asyncpg
+import msgspec
+from arq.connections import ArqRedis
+from litestar import Controller, delete, get, patch, post
+from litestar.params import Parameter
+
+from services.api.auth import Caller, profile_only
+from services.api.profiles import FeedToken, enqueue_profile, feed_urls, open_feed_token
+from services.api.ratelimit import me_write_limit, profile_key_patterns
+from services.api.responses import problems
+from shared.crypto import SealError
+from shared.db.hidden import hidden_events, hide_event, unhide_event
+from shared.db.idempotency import count_for_profile
+from shared.db.outbox import add_outbox, delete_for_profile
+from shared.db.profiles import (
+    delete_profile,
+    fetch_profile,
+    matches_for_export,
+    replace_feed_token,
+    update_profile,
+)
+from shared.erasure import erase_from_redis
+from shared.http.problems import NotFound, Unauthorized
+from shared.models.profiles import (
+    FeedUrls,
+    Profile,
+    ProfileCreate,
+    ProfileExport,
+    ProfileUpdate,
+    ProfileWithFeed,
+)
+from shared.settings import Settings
+
+EventId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="an event id")]
+# Every /v1/me call may meet a token that was just erased (401) or a non-profile key (403).
+AUTH = (401, 403)
+
+
+def with_feed(settings: Settings, profile: Profile, sealed: bytes, token: str) -> ProfileWithFeed:
+    try:
+        urls = feed_urls(settings, open_feed_token(settings, sealed, token))
+    except SealError:  # sealed under another token: cannot happen unless the DB was edited
+        raise Unauthorized("the profile token does not open this profile") from None
+    fields = {f: getattr(profile, f) for f in profile.__struct_fields__}
+    return ProfileWithFeed(**fields, feed_url=urls.feed_url, webcal_url=urls.webcal_url)
+
+
+def merged(current: Profile, update: ProfileUpdate) -> ProfileCreate:
+    """The whole profile after a PATCH, validated again (cross-field rules included)."""
+    base = msgspec.to_builtins(current)
+    for name in ("id", "created_at", "updated_at"):
+        base.pop(name)
+    base.update(msgspec.to_builtins(update.given()))
+    return msgspec.convert(base, ProfileCreate)
+
+
+def _profile_token(caller: Caller) -> tuple[int, str]:
+    assert caller.id is not None and caller.token is not None
+    return caller.id, caller.token
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["me"]
+    guards = [profile_only]
+
+    @get("/", responses=problems(*AUTH), summary="Your profile, with your feed URL")
+    async def read(self, caller: Caller, settings: Settings, pool: asyncpg.Pool) -> ProfileWithFeed:
+        pid, token = _profile_token(caller)
+        async with pool.acquire() as conn:
+            found = await fetch_profile(conn, pid)
+        if found is None:
+            raise Unauthorized("the Bearer key is not known")
+        return with_feed(settings, *found, token)
+
+    @patch(
+        "/",
+        guards=[me_write_limit],
+        responses=problems(*AUTH, 400, 413, 422, 429),
+        summary="Change the named fields of your profile",
+    )
+    async def update(
+        self,
+        data: ProfileUpdate,
+        caller: Caller,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        queue: ArqRedis,
+    ) -> ProfileWithFeed:
+        pid, token = _profile_token(caller)
+        async with pool.acquire() as conn, conn.transaction():
+            found = await fetch_profile(conn, pid, for_update=True)
+            if found is None:
+                raise Unauthorized("the Bearer key is not known")
+            profile = await update_profile(conn, pid, merged(found[0], data))
+            outbox_id = await add_outbox(conn, "profile", pid)
+        await enqueue_profile(queue, settings, outbox_id, pid)
+        return with_feed(settings, profile, found[1], token)
+
+    @delete(
+        "/",
+        status_code=204,
+        responses=problems(*AUTH),
+        summary="Erase everything stored about you, in PostgreSQL and Redis",
+    )
+    async def erase(
+        self, caller: Caller, settings: Settings, pool: asyncpg.Pool, queue: ArqRedis
+    ) -> None:
+        pid, _ = _profile_token(caller)
+        async with pool.acquire() as conn, conn.transaction():
+            outbox_ids = await delete_for_profile(conn, pid)
+            await delete_profile(conn, pid)
+        await erase_from_redis(queue, settings, outbox_ids, profile_key_patterns(settings, pid))
+
+    @get("/export", responses=problems(*AUTH), summary="Everything stored about you, as JSON")
+    async def export(self, caller: Caller, settings: Settings, pool: asyncpg.Pool) -> ProfileExport:
+        pid, token = _profile_token(caller)
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            found = await fetch_profile(conn, pid)
+            if found is None:
+                raise Unauthorized("the Bearer key is not known")
+            hidden = await hidden_events(conn, pid)
+            matches = await matches_for_export(conn, pid)
+            idempotency = await count_for_profile(conn, pid)
+        return ProfileExport(
+            profile=with_feed(settings, *found, token),
+            hidden_events=hidden,
+            matches=matches,
+            idempotency_records=idempotency,
+            exported_at=datetime.now(UTC),
+        )
+
+    @post(
+        "/feed/rotate",
+        status_code=200,
+        guards=[me_write_limit],
+        responses=problems(*AUTH, 409, 422, 429),
+        summary="A new feed URL; the old one stops working",
+    )
+    async def rotate_feed(self, caller: Caller, settings: Settings, pool: asyncpg.Pool) -> FeedUrls:
+        pid, token = _profile_token(caller)
+        feed = FeedToken(settings, token)
+        async with pool.acquire() as conn, conn.transaction():
+            await replace_feed_token(
+                conn, pid, feed_token_hash=feed.hash, feed_token_sealed=feed.sealed
+            )
+        return feed_urls(settings, feed.token)
+
+    @post(
+        "/hidden/{event_id:int}",
+        status_code=204,
+        guards=[me_write_limit],
+        responses=problems(*AUTH, 404, 409, 422, 429),
+        summary="Hide an event from your suggestions (again is fine)",
+    )
+    async def hide(
+        self,
+        event_id: EventId,
+        caller: Caller,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        queue: ArqRedis,
+    ) -> None:
+        await self._change_hidden(event_id, caller, settings, pool, queue, hide=True)
+
+    @delete(
+        "/hidden/{event_id:int}",
+        status_code=204,
+        guards=[me_write_limit],
+        responses=problems(*AUTH, 404, 422, 429),
+        summary="Show a hidden event again (not hidden is fine)",
+    )
+    async def unhide(
+        self,
+        event_id: EventId,
+        caller: Caller,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        queue: ArqRedis,
+    ) -> None:
+        await self._change_hidden(event_id, caller, settings, pool, queue, hide=False)
+
+    async def _change_hidden(
+        self,
+        event_id: int,
+        caller: Caller,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        queue: ArqRedis,
+        *,
+        hide: bool,
+    ) -> None:
+        pid, _ = _profile_token(caller)
+        change = hide_event if hide else unhide_event
+        async with pool.acquire() as conn, conn.transaction():
+            if not await change(conn, pid, event_id):
+                raise NotFound(f"event {event_id} not found")
+            outbox_id = await add_outbox(conn, "profile", pid)
+        await enqueue_profile(queue, settings, outbox_id, pid)
