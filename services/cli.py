@@ -232,7 +232,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_create_organiser(settings: Settings, args: argparse.Namespace) -> None:
-    from shared.organisers import create_organiser_cli
+    from services.api.organisers import create_organiser_cli
 
     _require_keys(settings, "create-organiser")
     settings, servers = _start(settings)

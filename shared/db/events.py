@@ -1,0 +1,193 @@
+"""SQL for the events table: write a checked event, read one, search by place and time."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from shared.models.events import CheckedEvent, Event, Venue
+
+# The columns an organiser's input sets, in the order of $2.. in INSERT and UPDATE.
+_INPUT_COLUMNS = (
+    "title, description, starts_at, ends_at, timezone, starts_at_utc, ends_at_utc, recurrence, "
+    "over_at, format, venue_name, venue_address, lat, lon, online_url, tags, group_size, "
+    "structure, noise, talking_optional, newcomer_support, cost_cents, currency, accessibility, "
+    "languages, intensity"
+)
+_COLUMNS = f"id, organiser_id, {_INPUT_COLUMNS}, status, sequence, created_at, updated_at"
+
+INSERT = f"""
+INSERT INTO events (organiser_id, {_INPUT_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20, $21, $22, $23, $24, $25, $26, $27)
+RETURNING {_COLUMNS}
+"""  # noqa: S608 (only constant column lists are formatted in)
+UPDATE = f"""
+UPDATE events SET ({_INPUT_COLUMNS}, sequence, updated_at) =
+    ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+     $21, $22, $23, $24, $25, $26, $27, sequence + 1, now())
+WHERE id = $1
+RETURNING {_COLUMNS}
+"""  # noqa: S608 (only constant column lists are formatted in)
+SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE id = $1"  # noqa: S608
+SELECT_FOR_UPDATE = f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE"  # noqa: S608
+# Cancelling twice changes nothing the second time (no new SEQUENCE for calendars).
+CANCEL = f"""
+UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = now()
+WHERE id = $1 AND status <> 'cancelled'
+RETURNING {_COLUMNS}
+"""  # noqa: S608 (only constant column lists are formatted in)
+# Matches go with the event (ON DELETE CASCADE); their profiles' feeds must change too.
+DELETE = """
+WITH touched AS (
+    UPDATE profiles SET matches_version = matches_version + 1
+    WHERE id IN (SELECT profile_id FROM matches WHERE event_id = $1)
+)
+DELETE FROM events WHERE id = $1 RETURNING id
+"""
+# Search: upcoming, scheduled events in keyset order (starts_at_utc, id). `over_at > $1`
+# is "not over at `from`" (now by default), `starts_at_utc < $2` "begins before `to`".
+_SEARCH_WHERE = """
+status = 'scheduled'
+AND (over_at IS NULL OR over_at > $1)
+AND ($2::timestamptz IS NULL OR starts_at_utc < $2)
+AND ($3::text IS NULL OR tags @> ARRAY[$3::text])
+AND ($4::int IS NULL OR intensity <= $4)
+AND ($5::timestamptz IS NULL OR (starts_at_utc, id) > ($5, $6::bigint))
+"""
+SEARCH = f"""
+SELECT {_COLUMNS} FROM events WHERE {_SEARCH_WHERE}
+ORDER BY starts_at_utc, id LIMIT $7
+"""  # noqa: S608
+# The box (lon/lat degrees) only pre-filters, through the GiST index `events_venue_point`;
+# the caller keeps what lies within the exact geodesic radius.
+SEARCH_IN_BOX = f"""
+SELECT {_COLUMNS} FROM events
+WHERE lat IS NOT NULL AND point(lon, lat) <@ box(point($8, $9), point($10, $11))
+AND {_SEARCH_WHERE}
+ORDER BY starts_at_utc, id LIMIT $7
+"""  # noqa: S608 (only constant column lists are formatted in)
+
+
+class SearchFilter(msgspec.Struct, frozen=True, kw_only=True):
+    not_over_at: datetime
+    before: datetime | None = None
+    tag: str | None = None
+    max_intensity: int | None = None
+    # (lon_min, lat_min, lon_max, lat_max) in degrees, or None for anywhere.
+    box: tuple[float, float, float, float] | None = None
+
+
+def search_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float]:
+    """A (lon, lat) box holding every point within `radius_km` (geodesic) of the centre.
+
+    Conservative on purpose: a degree of latitude is at least 110.57 km (we use 110), and
+    the reachable longitude span is taken on a sphere of 6335 km (the ellipsoid's
+    smallest radius of curvature) with a margin; near a pole or across ±180°, all longitudes.
+    """
+    dlat = radius_km / 110.0 + 0.01
+    lat_min, lat_max = max(lat - dlat, -90.0), min(lat + dlat, 90.0)
+    angle = radius_km / 6335.0
+    if angle >= math.pi / 2 or math.sin(angle) >= math.cos(math.radians(lat)) - 1e-9:
+        return (-180.0, lat_min, 180.0, lat_max)
+    dlon = math.degrees(math.asin(math.sin(angle) / math.cos(math.radians(lat)))) * 1.01 + 0.01
+    if lon - dlon < -180.0 or lon + dlon > 180.0:
+        return (-180.0, lat_min, 180.0, lat_max)
+    return (lon - dlon, lat_min, lon + dlon, lat_max)
+
+
+def _input_values(checked: CheckedEvent) -> tuple[Any, ...]:
+    d = checked.data
+    venue = d.venue or Venue()
+    return (
+        d.title,
+        d.description,
+        checked.starts_at,
+        checked.ends_at,
+        d.timezone,
+        checked.starts_at_utc,
+        checked.ends_at_utc,
+        d.recurrence,
+        checked.over_at,
+        d.format,
+        venue.name,
+        venue.address,
+        venue.lat,
+        venue.lon,
+        d.online_url,
+        d.tags,
+        d.group_size,
+        d.structure,
+        d.noise,
+        d.talking_optional,
+        d.newcomer_support,
+        d.cost_cents,
+        d.currency,
+        d.accessibility,
+        d.languages,
+        checked.intensity,
+    )
+
+
+def event_from_row(row: asyncpg.Record) -> Event:
+    r = dict(row)
+    venue_fields = (r.pop("venue_name"), r.pop("venue_address"), r.pop("lat"), r.pop("lon"))
+    has_venue = any(v is not None for v in venue_fields)
+    r["venue"] = Venue(*venue_fields) if has_venue else None
+    r["starts_at"] = r["starts_at"].isoformat()
+    r["ends_at"] = r["ends_at"].isoformat()
+    return msgspec.convert(r, Event)
+
+
+async def insert_event(conn: asyncpg.Connection, organiser_id: int, checked: CheckedEvent) -> Event:
+    return event_from_row(await conn.fetchrow(INSERT, organiser_id, *_input_values(checked)))
+
+
+async def update_event(conn: asyncpg.Connection, event_id: int, checked: CheckedEvent) -> Event:
+    """Replace what the organiser sets; sequence +1, updated_at now."""
+    return event_from_row(await conn.fetchrow(UPDATE, event_id, *_input_values(checked)))
+
+
+async def get_event(
+    conn: asyncpg.Connection, event_id: int, *, for_update: bool = False
+) -> Event | None:
+    row = await conn.fetchrow(SELECT_FOR_UPDATE if for_update else SELECT_ONE, event_id)
+    return None if row is None else event_from_row(row)
+
+
+async def cancel_event(conn: asyncpg.Connection, event_id: int) -> Event | None:
+    """Cancel a scheduled event; None when it was already cancelled (or is gone)."""
+    row = await conn.fetchrow(CANCEL, event_id)
+    return None if row is None else event_from_row(row)
+
+
+async def delete_event(conn: asyncpg.Connection, event_id: int) -> bool:
+    return await conn.fetchval(DELETE, event_id) is not None
+
+
+async def search_events(
+    conn: asyncpg.Connection,
+    where: SearchFilter,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Event]:
+    """One keyset page of candidates (box pre-filter only; the radius is the caller's)."""
+    after_ts, after_id = after if after is not None else (None, None)
+    args: list[Any] = [
+        where.not_over_at,
+        where.before,
+        where.tag,
+        where.max_intensity,
+        after_ts,
+        after_id,
+        limit,
+    ]
+    if where.box is None:
+        rows = await conn.fetch(SEARCH, *args)
+    else:
+        rows = await conn.fetch(SEARCH_IN_BOX, *args, *where.box)
+    return [event_from_row(r) for r in rows]

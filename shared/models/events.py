@@ -1,0 +1,298 @@
+"""Wire shapes of an event (create, partial update, read) and the SPEC's event rules that
+one field's type cannot say: times in their zone, the series, venue and link per format.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, NamedTuple
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from shared import timeutil
+from shared.models.common import (
+    Base,
+    Cents,
+    CurrencyCode,
+    LanguageCode,
+    Latitude,
+    Longitude,
+    LongText,
+    ShortText,
+    normalise_slug,
+)
+from shared.scoring import intensity
+
+Format = Literal["in_person", "online", "hybrid"]
+Structure = Literal["structured", "semi", "open"]
+Noise = Literal["quiet", "moderate", "loud"]
+Status = Literal["scheduled", "cancelled"]
+# The accessibility vocabulary; profiles' `accessibility_needs` should use the same words.
+ACCESSIBILITY = (
+    "step_free",
+    "wheelchair",
+    "quiet_room",
+    "transit_nearby",
+    "hearing_loop",
+    "accessible_toilet",
+    "seating",
+    "sign_language",
+    "large_print",
+    "parking",
+)
+AccessibilityFeature = Literal[
+    "step_free",
+    "wheelchair",
+    "quiet_room",
+    "transit_nearby",
+    "hearing_loop",
+    "accessible_toilet",
+    "seating",
+    "sign_language",
+    "large_print",
+    "parking",
+]
+
+LocalTime = Annotated[
+    str,
+    Meta(
+        pattern=timeutil.LOCAL_TIME_PATTERN,
+        description="local wall-clock time in `timezone`, without an offset",
+        examples=["2026-12-01T19:00:00"],
+    ),
+]
+TimeZoneName = Annotated[
+    str, Meta(min_length=1, max_length=64, description="IANA zone", examples=["Europe/Berlin"])
+]
+Recurrence = Annotated[
+    str,
+    Meta(
+        min_length=6,
+        max_length=300,
+        description="RFC 5545 RRULE value, FREQ=DAILY|WEEKLY|MONTHLY|YEARLY, without DTSTART; "
+        "starts_at must be its first occurrence",
+        examples=["FREQ=WEEKLY;BYDAY=TU"],
+    ),
+]
+RawTag = Annotated[str, Meta(min_length=1, max_length=100, description="trimmed, lowercased")]
+OnlineUrl = Annotated[str, Meta(max_length=2000, pattern=r"^https?://\S+$")]
+GroupSize = Annotated[int, Meta(ge=1, le=10000, description="expected number of people")]
+Address = Annotated[str, Meta(min_length=1, max_length=500)]
+
+
+class Venue(Base):
+    name: ShortText | None = None
+    address: Address | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class EventCreate(Base):
+    """What an organiser posts; `venue` is required unless online, `online_url` unless in person."""
+
+    title: ShortText
+    starts_at: LocalTime
+    ends_at: LocalTime
+    timezone: TimeZoneName
+    format: Format
+    group_size: GroupSize
+    structure: Structure
+    noise: Noise
+    talking_optional: bool
+    newcomer_support: bool
+    description: LongText = ""
+    recurrence: Recurrence | None = None
+    venue: Venue | None = None
+    online_url: OnlineUrl | None = None
+    tags: Annotated[list[RawTag], Meta(max_length=20)] = []
+    cost_cents: Cents = 0
+    currency: CurrencyCode = "EUR"
+    accessibility: Annotated[list[AccessibilityFeature], Meta(max_length=10)] = []
+    languages: Annotated[list[LanguageCode], Meta(max_length=20)] = []
+
+
+class EventUpdate(Base):
+    """A PATCH: fields not named stay as they are; `venue` is replaced as a whole."""
+
+    title: ShortText | UnsetType = UNSET
+    starts_at: LocalTime | UnsetType = UNSET
+    ends_at: LocalTime | UnsetType = UNSET
+    timezone: TimeZoneName | UnsetType = UNSET
+    format: Format | UnsetType = UNSET
+    group_size: GroupSize | UnsetType = UNSET
+    structure: Structure | UnsetType = UNSET
+    noise: Noise | UnsetType = UNSET
+    talking_optional: bool | UnsetType = UNSET
+    newcomer_support: bool | UnsetType = UNSET
+    description: LongText | UnsetType = UNSET
+    recurrence: Recurrence | UnsetType | None = UNSET
+    venue: Venue | UnsetType | None = UNSET
+    online_url: OnlineUrl | UnsetType | None = UNSET
+    tags: Annotated[list[RawTag], Meta(max_length=20)] | UnsetType = UNSET
+    cost_cents: Cents | UnsetType = UNSET
+    currency: CurrencyCode | UnsetType = UNSET
+    accessibility: Annotated[list[AccessibilityFeature], Meta(max_length=10)] | UnsetType = UNSET
+    languages: Annotated[list[LanguageCode], Meta(max_length=20)] | UnsetType = UNSET
+
+
+class Event(Base):
+    """An event as the API shows it; the server sets everything after `languages`."""
+
+    id: int
+    organiser_id: int
+    title: str
+    description: str
+    starts_at: str
+    ends_at: str
+    timezone: str
+    recurrence: str | None
+    format: Format
+    venue: Venue | None
+    online_url: str | None
+    tags: list[str]
+    group_size: int
+    structure: Structure
+    noise: Noise
+    talking_optional: bool
+    newcomer_support: bool
+    cost_cents: int
+    currency: str
+    accessibility: list[str]
+    languages: list[str]
+    intensity: int
+    status: Status
+    sequence: int
+    starts_at_utc: datetime
+    ends_at_utc: datetime
+    over_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+CREATE_FIELDS = EventCreate.__struct_fields__
+
+
+class EventInvalid(ValueError):
+    """The event breaks rules; `errors` names each field and why."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
+        self.errors = errors
+
+
+class CheckedEvent(NamedTuple):
+    """An event that passed every rule, with what the server derives from it."""
+
+    data: EventCreate
+    starts_at: datetime
+    ends_at: datetime
+    starts_at_utc: datetime
+    ends_at_utc: datetime
+    over_at: datetime | None
+    intensity: int
+    needs_geocoding: bool
+
+
+def as_create(event: Event) -> EventCreate:
+    """The stored event as the organiser would post it (the base a PATCH applies to)."""
+    return EventCreate(**{name: getattr(event, name) for name in CREATE_FIELDS})
+
+
+def apply_update(base: EventCreate, update: EventUpdate) -> EventCreate:
+    changes = {
+        name: value
+        for name in EventUpdate.__struct_fields__
+        if (value := getattr(update, name)) is not UNSET
+    }
+    return msgspec.structs.replace(base, **changes)
+
+
+_Times = tuple[datetime, datetime, datetime, datetime, datetime | None]
+
+
+def _times(data: EventCreate, errors: list[tuple[str, str]]) -> _Times | None:
+    before = len(errors)
+    try:
+        tz = timeutil.zone(data.timezone)
+    except ValueError as exc:
+        errors.append(("timezone", str(exc)))
+        tz = None
+    local: dict[str, datetime] = {}
+    for name in ("starts_at", "ends_at"):
+        try:
+            local[name] = timeutil.parse_local(getattr(data, name))
+            if tz is not None:
+                timeutil.to_utc(local[name], tz)
+        except ValueError as exc:
+            errors.append((name, str(exc)))
+    if len(local) == 2 and local["ends_at"] <= local["starts_at"]:
+        errors.append(("ends_at", "must be after starts_at"))
+    if tz is None or len(errors) > before:
+        return None
+    starts, ends = local["starts_at"], local["ends_at"]
+    try:
+        over = timeutil.over_at(starts, ends, tz, data.recurrence)
+    except ValueError as exc:
+        errors.append(("recurrence", str(exc)))
+        return None
+    return starts, ends, timeutil.to_utc(starts, tz), timeutil.to_utc(ends, tz), over
+
+
+def _venue(data: EventCreate, can_geocode: bool, errors: list[tuple[str, str]]) -> bool:
+    """Checks venue and link for the format; True when the venue must be geocoded."""
+    if data.format in ("online", "hybrid") and data.online_url is None:
+        errors.append(("online_url", f"required when format is {data.format}"))
+    venue = data.venue
+    if data.format == "online":
+        return False
+    if venue is None:
+        errors.append(("venue", f"required when format is {data.format}"))
+        return False
+    if (venue.lat is None) != (venue.lon is None):
+        errors.append(("venue.lat/venue.lon", "give both or neither"))
+        return False
+    if venue.lat is not None:
+        return False
+    if venue.address is None:
+        errors.append(("venue.lat/venue.lon", "required (or venue.address with a geocoder)"))
+        return False
+    if not can_geocode:
+        errors.append(("venue.lat/venue.lon", "required (no geocoder configured)"))
+        return False
+    return True
+
+
+def check_event(data: EventCreate, *, can_geocode: bool) -> CheckedEvent:
+    """Apply every SPEC rule at once; raises EventInvalid naming each failing field."""
+    errors: list[tuple[str, str]] = []
+    recurrence = data.recurrence
+    if recurrence is not None:
+        try:
+            recurrence = timeutil.normalise_rrule(recurrence)
+        except ValueError as exc:
+            errors.append(("recurrence", str(exc)))
+            recurrence = None
+    tags: list[str] = []
+    for i, raw in enumerate(data.tags):
+        slug = normalise_slug(raw)
+        if slug is None:
+            errors.append((f"tags[{i}]", f"{raw!r} is not a tag slug ([a-z0-9]+(-[a-z0-9]+)*)"))
+        elif slug not in tags:
+            tags.append(slug)
+    data = msgspec.structs.replace(
+        data,
+        recurrence=recurrence,
+        tags=tags,
+        accessibility=list(dict.fromkeys(data.accessibility)),
+        languages=list(dict.fromkeys(data.languages)),
+    )
+    needs_geocoding = _venue(data, can_geocode, errors)
+    times = _times(data, errors)
+    if errors or times is None:
+        raise EventInvalid(errors or [("body", "invalid event")])
+    starts, ends, starts_utc, ends_utc, over = times
+    level = intensity(
+        data.group_size, data.structure, data.noise, data.talking_optional, data.newcomer_support
+    )
+    return CheckedEvent(data, starts, ends, starts_utc, ends_utc, over, level, needs_geocoding)
