@@ -8,14 +8,21 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from services.api.auth import provide_caller
+from services.api.events import EventsController
 from services.api.idempotency import idempotency_middleware
 from services.api.me import MeController
+from services.api.organisers import AdminOrganisersController
 from services.api.profiles import ProfilesController
 from shared.http.service import build_app
 from shared.settings import Settings, load_settings
 
 # Each resource's controller(s); keep one import and one list entry per module.
-ROUTES: list[object] = [ProfilesController, MeController]
+ROUTES: list[object] = [
+    ProfilesController,
+    MeController,
+    EventsController,
+    AdminOrganisersController,
+]
 
 
 def create_app(settings: Settings) -> Litestar:
