@@ -32,12 +32,15 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def distances_km(
     lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
 ) -> FloatArray:
-    """Geodesic distances in km for arrays of pairs (pyproj; the same algorithm as geopy)."""
+    """Geodesic distances in km for arrays of pairs, broadcast (pyproj: geopy's algorithm)."""
+    a_lat, a_lon, b_lat, b_lon = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (lat1, lon1, lat2, lon2))
+    )
     _, _, metres = _WGS84.inv(
-        np.asarray(lon1, dtype=np.float64),
-        np.asarray(lat1, dtype=np.float64),
-        np.asarray(lon2, dtype=np.float64),
-        np.asarray(lat2, dtype=np.float64),
+        np.ascontiguousarray(a_lon),
+        np.ascontiguousarray(a_lat),
+        np.ascontiguousarray(b_lon),
+        np.ascontiguousarray(b_lat),
     )
     return np.asarray(metres, dtype=np.float64) / 1000.0
 

@@ -151,7 +151,7 @@ def interest_score(event_tags: tuple[str, ...], interests: dict[str, float]) -> 
     if not interests:
         return 0.5
     miss = 1.0
-    for tag in event_tags:
+    for tag in dict.fromkeys(event_tags):
         miss *= 1.0 - interests.get(tag, 0.0)
     return 1.0 - miss
 
@@ -340,7 +340,7 @@ def score_pair(
     score = weighted_score(dist, interest, comfort, weights)
     if score < weights.min_score:
         return None
-    shared = tuple(t for t in event.tags if t in profile.interests)
+    shared = tuple(t for t in dict.fromkeys(event.tags) if t in profile.interests)
     return PairScore(
         event_id=event.id,
         score=score,

@@ -1,0 +1,362 @@
+"""The SPEC's matching rules, value by value and as properties (pure; no database)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.scoring import (
+    AvailabilityWindow,
+    CappedMatch,
+    ScoringEvent,
+    ScoringProfile,
+    Weights,
+    availability_from_wire,
+    comfort_score,
+    distance_score,
+    explanation,
+    intensity,
+    interest_score,
+    is_eligible,
+    next_occurrence_start,
+    score_pair,
+    weekly_cap,
+    weighted_score,
+    with_distance,
+)
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+W = Weights()
+
+
+def event(**changes: Any) -> ScoringEvent:
+    base = ScoringEvent(
+        id=1,
+        format="in_person",
+        lat=51.34,
+        lon=12.37,
+        tags=("board-games",),
+        intensity=1,
+        group_size=8,
+        structure="structured",
+        noise="moderate",
+        talking_optional=False,
+        newcomer_support=True,
+        starts_at=datetime(2026, 3, 4, 19, 0),
+        ends_at=datetime(2026, 3, 4, 21, 0),
+        timezone="Europe/Berlin",
+    )
+    return msgspec.structs.replace(base, **changes)
+
+
+def profile(**changes: Any) -> ScoringProfile:
+    base = ScoringProfile(
+        id=7,
+        home_lat=51.33,
+        home_lon=12.36,
+        radius_km=5.0,
+        interests={"board-games": 0.8},
+        comfort_level=2,
+        timezone="Europe/Berlin",
+    )
+    return msgspec.structs.replace(base, **changes)
+
+
+# -- formulas, by hand ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "structure", "noise", "talking", "newcomers", "expected"),
+    [
+        (6, "structured", "quiet", False, False, 1),
+        (7, "structured", "quiet", False, False, 2),
+        (12, "semi", "moderate", False, False, 2),
+        (25, "structured", "quiet", False, False, 3),
+        (60, "structured", "quiet", False, False, 4),
+        (61, "structured", "quiet", False, False, 5),
+        (61, "open", "loud", False, False, 5),  # clamped
+        (4, "structured", "quiet", True, True, 1),  # clamped
+        (20, "open", "loud", True, False, 4),
+        (8, "structured", "moderate", False, True, 1),
+    ],
+)
+def test_intensity_table(
+    size: int, structure: str, noise: str, talking: bool, newcomers: bool, expected: int
+) -> None:
+    assert intensity(size, structure, noise, talking, newcomers) == expected
+
+
+def test_default_weights_are_the_specs() -> None:
+    assert msgspec.structs.astuple(W) == (1, 1, 1, 5, 0.6, 0.4, 0.3)
+
+
+def test_interest_is_noisy_or_of_shared_tags() -> None:
+    interests = {"a": 0.5, "b": 0.4, "z": 1.0}
+    assert interest_score(("a", "b", "c"), interests) == pytest.approx(1 - 0.5 * 0.6)
+    assert interest_score(("c",), interests) == 0
+    assert interest_score(("a",), {}) == 0.5
+
+
+def test_comfort_component() -> None:
+    assert comfort_score(1, 3, W) == pytest.approx(0.8)
+    assert comfort_score(3, 3, W) == 1.0
+    assert comfort_score(4, 3, W) == pytest.approx(0.6)  # stretch: 1 - 0.4
+
+
+def test_distance_decay_and_weighted_mean() -> None:
+    assert distance_score(5.0, W) == pytest.approx(math.exp(-1))
+    assert distance_score(0.0, W) == 1.0
+    assert weighted_score(0.3, 0.6, 0.9, W) == pytest.approx(0.6)
+    skewed = Weights(distance=2, interest=1, comfort=0)
+    assert weighted_score(0.3, 0.6, 0.9, skewed) == pytest.approx(0.4)
+
+
+def test_score_pair_by_hand() -> None:
+    result = score_pair(profile(), event(), W, 1.84, now=NOW)
+    assert result is not None
+    d, i, c = math.exp(-1.84 / 5), 0.8, 0.9
+    assert (result.distance, result.interest, result.comfort) == pytest.approx((d, i, c))
+    assert result.score == pytest.approx((d + i + c) / 3)
+    assert result.distance_km == 1.84
+    assert result.explanation == "board games · small, structured group, newcomers welcomed · free"
+    assert with_distance(result.explanation, 1.84) == (
+        "1.8 km away · board games · small, structured group, newcomers welcomed · free"
+    )
+
+
+def test_explanation_parts() -> None:
+    text = explanation(event(noise="quiet", cost_cents=550, talking_optional=True), ())
+    assert text == "small, quiet, structured group, talking optional, newcomers welcomed · €5.50"
+    assert explanation(event(cost_cents=1200, currency="CHF", newcomer_support=False), ()) == (
+        "small, structured group · 12 CHF"
+    )
+    assert with_distance("x", 12.6) == "13 km away · x"
+    assert with_distance("x", 9.96) == "10 km away · x"
+    assert with_distance("x", 0.04) == "0.0 km away · x"
+    assert with_distance("x", None) == "online · x"
+
+
+def test_below_min_score_is_no_match() -> None:
+    # 25 km away, a stretch, weak interest: (e^-5 + 0.1 + 0.6) / 3 = 0.2356
+    far = profile(
+        radius_km=30, interests={"board-games": 0.1}, comfort_level=1, open_to_stretch=True
+    )
+    stretch = event(intensity=2)
+    assert score_pair(far, stretch, Weights(min_score=0.236), 25, now=NOW) is None
+    result = score_pair(far, stretch, Weights(min_score=0.235), 25, now=NOW)
+    assert result is not None and result.score == pytest.approx((math.exp(-5) + 0.7) / 3)
+
+
+def test_hybrid_takes_the_better_of_in_person_and_online() -> None:
+    hybrid = event(format="hybrid")
+    near = score_pair(profile(), hybrid, W, 1.0, now=NOW)
+    far = score_pair(profile(), hybrid, W, 4.0, now=NOW)
+    outside = score_pair(profile(), hybrid, W, 9.0, now=NOW)
+    assert near and near.distance_km == 1.0 and near.distance == pytest.approx(math.exp(-0.2))
+    assert far and far.distance_km is None and far.distance == 0.6
+    assert outside and outside.distance_km is None
+    in_person_only = profile(formats=("in_person",))
+    assert score_pair(in_person_only, hybrid, W, 9.0, now=NOW) is None
+    assert score_pair(in_person_only, hybrid, W, 4.0, now=NOW).distance_km == 4.0  # type: ignore[union-attr]
+
+
+def test_online_event_needs_online_accepted() -> None:
+    online = event(format="online", lat=None, lon=None)
+    assert score_pair(profile(), online, W, None, now=NOW).distance == 0.6  # type: ignore[union-attr]
+    assert not is_eligible(profile(formats=("in_person",)), online, None, now=NOW)
+
+
+def test_free_event_in_another_currency_is_not_a_cost() -> None:
+    limited = profile(max_cost_cents=500, currency="EUR")
+    assert is_eligible(limited, event(cost_cents=0, currency="GBP"), 1, now=NOW)
+    assert is_eligible(limited, event(cost_cents=500), 1, now=NOW)
+    assert not is_eligible(limited, event(cost_cents=501), 1, now=NOW)
+    assert not is_eligible(limited, event(cost_cents=100, currency="GBP"), 1, now=NOW)
+    assert is_eligible(profile(), event(cost_cents=9999, currency="GBP"), 1, now=NOW)
+
+
+# -- availability -------------------------------------------------------------------------
+
+
+def test_availability_window_edges() -> None:
+    # The event is Wednesday 19:00 Berlin; windows are in the profile's zone.
+    wed = availability_from_wire([{"days": ["wed"], "from": "19:00", "to": "21:00"}])
+    ending = availability_from_wire([{"days": ["wed"], "from": "17:00", "to": "19:00"}])
+    assert is_eligible(profile(availability=wed), event(), 1, now=NOW)  # from is inclusive
+    assert not is_eligible(profile(availability=ending), event(), 1, now=NOW)  # to exclusive
+    london = profile(availability=ending, timezone="Europe/London")  # 18:00 there
+    assert is_eligible(london, event(), 1, now=NOW)
+    thu = availability_from_wire([{"days": ["thu"], "from": "00:00", "to": "23:59"}])
+    assert not is_eligible(profile(availability=thu), event(), 1, now=NOW)
+
+
+def test_overnight_window_runs_into_the_next_day() -> None:
+    late = (AvailabilityWindow(("tue",), time(22), time(20)),)  # Tue 22:00 → Wed 20:00
+    assert is_eligible(profile(availability=late), event(), 1, now=NOW)
+
+
+def test_series_availability_uses_its_next_occurrence() -> None:
+    series = event(
+        starts_at=datetime(2026, 2, 2, 10, 0),  # Mondays 10:00, started in the past
+        ends_at=datetime(2026, 2, 2, 12, 0),
+        recurrence="FREQ=WEEKLY;BYDAY=MO",
+    )
+    # NOW is Monday 10:00 Berlin: that occurrence is under way, so it is the next one.
+    assert next_occurrence_start(series, NOW) == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    mornings = availability_from_wire([{"days": ["mon"], "from": "09:00", "to": "11:00"}])
+    assert is_eligible(profile(availability=mornings), series, 1, now=NOW)
+    later = NOW + timedelta(hours=3)
+    assert next_occurrence_start(series, later) == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+
+
+# -- weekly cap -----------------------------------------------------------------------------
+
+
+def test_weekly_cap_with_a_series_and_exdates() -> None:
+    weekly = event(
+        id=10,
+        starts_at=datetime(2026, 3, 3, 19, 0),  # Tuesdays
+        ends_at=datetime(2026, 3, 3, 21, 0),
+        recurrence="FREQ=WEEKLY;BYDAY=TU",
+    )
+    best_wk2 = event(id=20, starts_at=datetime(2026, 3, 11, 18), ends_at=datetime(2026, 3, 11, 20))
+    also_wk2 = event(id=21, starts_at=datetime(2026, 3, 12, 18), ends_at=datetime(2026, 3, 12, 20))
+    far = event(id=30, starts_at=datetime(2026, 9, 1, 18), ends_at=datetime(2026, 9, 1, 20))
+    one = profile(max_events_per_week=1)
+    kept = weekly_cap(one, [(weekly, 0.5), (best_wk2, 0.9), (also_wk2, 0.8), (far, 0.1)], now=NOW)
+    assert kept == [
+        CappedMatch(20),
+        CappedMatch(10, (datetime(2026, 3, 10, 19, 0),)),  # its week-2 Tuesday lost to id 20
+        CappedMatch(30),  # past the 12 weeks: not capped
+    ]
+    two = weekly_cap(
+        profile(max_events_per_week=2), [(weekly, 0.5), (best_wk2, 0.9), (also_wk2, 0.8)], now=NOW
+    )
+    assert [m.event_id for m in two] == [20, 21, 10]
+    assert two[2].exdates == (datetime(2026, 3, 10, 19, 0),)
+
+
+def test_weekly_cap_drops_a_short_series_that_misses_every_week() -> None:
+    short = event(
+        id=10,
+        starts_at=datetime(2026, 3, 3, 19, 0),
+        ends_at=datetime(2026, 3, 3, 21, 0),
+        recurrence="FREQ=WEEKLY;BYDAY=TU;COUNT=2",
+    )
+    daily = event(
+        id=5,
+        starts_at=datetime(2026, 3, 2, 18),
+        ends_at=datetime(2026, 3, 2, 19),
+        recurrence="FREQ=DAILY",
+    )
+    kept = weekly_cap(profile(max_events_per_week=1), [(short, 0.4), (daily, 0.9)], now=NOW)
+    assert kept == [CappedMatch(5)]
+
+
+# -- properties -----------------------------------------------------------------------------
+
+events = st.builds(
+    event,
+    intensity=st.integers(1, 5),
+    tags=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=3, unique=True).map(
+        tuple
+    ),
+    format=st.sampled_from(["in_person", "online", "hybrid"]),
+    cost_cents=st.sampled_from([0, 300, 1000]),
+    currency=st.sampled_from(["EUR", "GBP"]),
+    languages=st.sampled_from([(), ("de",), ("en",), ("de", "en")]),
+    accessibility=st.sampled_from([(), ("step_free",), ("step_free", "wheelchair")]),
+)
+profiles = st.builds(
+    profile,
+    comfort_level=st.integers(1, 5),
+    open_to_stretch=st.booleans(),
+    interests=st.dictionaries(
+        st.sampled_from(["a", "b", "c", "e"]), st.floats(0.01, 1.0), max_size=3
+    ),
+    radius_km=st.floats(0.5, 30),
+    formats=st.sampled_from([("in_person",), ("online",), ("in_person", "online")]),
+    max_cost_cents=st.sampled_from([None, 0, 500]),
+    currency=st.sampled_from([None, "EUR"]),
+    languages=st.sampled_from([(), ("de",), ("en",)]),
+    accessibility_needs=st.sampled_from([(), ("step_free",), ("wheelchair",)]),
+)
+weight_sets = st.builds(
+    Weights,
+    distance=st.floats(0, 5),
+    interest=st.floats(0, 5),
+    comfort=st.floats(0.01, 5),
+    distance_decay_km=st.floats(0.1, 50),
+    online_score=st.floats(0, 1),
+    stretch_penalty=st.floats(0, 1),
+    min_score=st.floats(0, 1),
+)
+kms = st.floats(0, 40)
+
+
+@given(profiles, events, weight_sets, kms)
+def test_scores_and_components_lie_in_unit_interval(
+    p: ScoringProfile, e: ScoringEvent, w: Weights, km: float
+) -> None:
+    result = score_pair(p, e, w, km, now=NOW)
+    if result is not None:
+        for value in (result.score, result.distance, result.interest, result.comfort):
+            assert -1e-12 <= value <= 1 + 1e-12
+
+
+@given(profiles, events, weight_sets, kms, kms)
+def test_nearer_never_scores_lower(
+    p: ScoringProfile, e: ScoringEvent, w: Weights, a: float, b: float
+) -> None:
+    near, far = sorted((a, b))
+    far_result = score_pair(p, e, w, far, now=NOW)
+    if far_result is not None:
+        near_result = score_pair(p, e, w, near, now=NOW)
+        assert near_result is not None and near_result.score >= far_result.score
+
+
+@settings(max_examples=200)
+@given(profiles, events, kms)
+def test_comfort_one_sees_intensity_one_unless_stretching_then_two(
+    p: ScoringProfile, e: ScoringEvent, km: float
+) -> None:
+    p = msgspec.structs.replace(p, comfort_level=1)
+    if is_eligible(p, e, km, now=NOW):
+        assert e.intensity <= (2 if p.open_to_stretch else 1)
+
+
+@given(
+    profiles,
+    events,
+    kms,
+    st.sampled_from(["hidden", "over", "cancelled", "costly", "currency", "language", "access"]),
+)
+def test_never_eligible_when_excluded(
+    p: ScoringProfile, e: ScoringEvent, km: float, why: str
+) -> None:
+    if why == "hidden":
+        p = msgspec.structs.replace(p, hidden_event_ids=frozenset({e.id}))
+    elif why == "over":
+        e = msgspec.structs.replace(e, over_at=NOW - timedelta(seconds=1))
+    elif why == "cancelled":
+        e = msgspec.structs.replace(e, status="cancelled")
+    elif why == "costly":
+        p = msgspec.structs.replace(p, max_cost_cents=100, currency="EUR")
+        e = msgspec.structs.replace(e, cost_cents=101, currency="EUR")
+    elif why == "currency":
+        p = msgspec.structs.replace(p, max_cost_cents=10_000, currency="EUR")
+        e = msgspec.structs.replace(e, cost_cents=1, currency="GBP")
+    elif why == "language":
+        p = msgspec.structs.replace(p, languages=("fr",))
+        e = msgspec.structs.replace(e, languages=("de",))
+    else:
+        p = msgspec.structs.replace(p, accessibility_needs=("wheelchair",))
+        e = msgspec.structs.replace(e, accessibility=("step_free",))
+    assert not is_eligible(p, e, km, now=NOW)
+    assert score_pair(p, e, Weights(min_score=0), km, now=NOW) is None
