@@ -6,12 +6,20 @@ import os
 
 from litestar import Litestar
 
+from services.feed.routes import FeedController
 from shared.http.service import build_app
 from shared.settings import Settings, load_settings
 
+ROUTES: list[object] = [FeedController]
+
 
 def create_app(settings: Settings) -> Litestar:
-    return build_app(settings, name="feed", route_handlers=[], openapi_title="lowkey feeds")
+    return build_app(
+        settings,
+        name="feed",
+        route_handlers=ROUTES,  # type: ignore[arg-type]
+        openapi_title="lowkey feeds",
+    )
 
 
 def app_from_env() -> Litestar:

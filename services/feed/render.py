@@ -1,0 +1,192 @@
+"""A feed's bytes: served from `feed_renders` while its cache key holds, else rendered and kept.
+
+The key changes with the profile's matches, their events, the profile's feed settings and
+the profile's local date (feeds change with time alone: weeks roll over, events end).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from typing import Literal, cast
+from zoneinfo import ZoneInfo
+
+import anyio.to_thread
+import asyncpg
+import msgspec
+
+from services.feed.ical import FeedEntry, render_feed
+from shared.crypto import token_hash
+from shared.db.feeds import FeedRow, FeedState, feed_rows, feed_state, store_render
+from shared.scoring import ScoringEvent, ScoringProfile, weekly_cap
+from shared.settings import Settings
+
+# Bump when the same data would render to other bytes, so stored renders are replaced.
+RENDER_VERSION = 1
+CALENDAR_NAME = "lowkey"
+FeedFormat = Literal["in_person", "online", "hybrid"]
+
+
+class ServedFeed(msgspec.Struct, frozen=True, kw_only=True):
+    etag: str
+    last_modified: datetime
+    body: bytes | None  # None when the client's If-None-Match already names `etag`
+
+
+def feed_etag(body: bytes) -> str:
+    """A strong validator from the bytes themselves."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def local_date(timezone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def render_key(state: FeedState, today: date, public_url: str) -> str:
+    """What a render depends on, in a short string; equal keys mean equal bytes."""
+    parts = (
+        RENDER_VERSION,
+        public_url,
+        state.profile_updated_at.isoformat(),
+        state.matches_version,
+        state.timezone,
+        state.max_events_per_week,
+        state.match_count,
+        state.changed_at.isoformat() if state.changed_at else "-",
+        state.scored_sum,
+        state.sequence_sum,
+    )
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+    return f"v{RENDER_VERSION}:{today.isoformat()}:{digest}"
+
+
+async def load_feed(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    token: str,
+    *,
+    known_etag: str | None = None,
+    now: datetime | None = None,
+) -> ServedFeed | None:
+    """The feed for `token`, or None when no profile has it (unknown and rotated alike)."""
+    assert settings.secret_key is not None
+    # Always hashed and always looked up: an unknown and a rotated token take one path.
+    lookup = token_hash(settings.secret_key, token, purpose="feed")
+    state = await feed_state(pool, lookup, known_etag)
+    if state is None:
+        return None
+    today = local_date(state.timezone, now or datetime.now(UTC))
+    key = render_key(state, today, settings.public_url)
+    if state.render_key == key and state.etag is not None and state.last_modified is not None:
+        return ServedFeed(etag=state.etag, last_modified=state.last_modified, body=state.body)
+    return await _render_and_store(pool, settings, state, key, today)
+
+
+async def _render_and_store(
+    pool: asyncpg.Pool, settings: Settings, state: FeedState, key: str, today: date
+) -> ServedFeed | None:
+    async with pool.acquire() as conn:
+        rows = await feed_rows(conn, state.profile_id)
+        # Rendering is pure CPU (tens of ms for a full feed): off the event loop, so
+        # cached feeds keep being served meanwhile.
+        body = await anyio.to_thread.run_sync(
+            lambda: build_feed(
+                rows,
+                timezone=state.timezone,
+                max_events_per_week=state.max_events_per_week,
+                today=today,
+                public_url=settings.public_url,
+            )
+        )
+        etag = feed_etag(body)
+        last_modified = await store_render(
+            conn, state.profile_id, render_key=key, body=body, etag=etag
+        )
+    if last_modified is None:
+        return None
+    return ServedFeed(etag=etag, last_modified=last_modified, body=body)
+
+
+def build_feed(
+    rows: Sequence[FeedRow],
+    *,
+    timezone: str,
+    max_events_per_week: int,
+    today: date,
+    public_url: str,
+) -> bytes:
+    """Pure: matched rows, capped per week as of the start of `today`, rendered to bytes.
+
+    The cap is evaluated at local midnight rather than the clock, so a render depends only
+    on its key: an occurrence that ended earlier today keeps its week's slot until tomorrow.
+    """
+    zone = ZoneInfo(timezone)
+    capped = weekly_cap(
+        _cap_profile(timezone, max_events_per_week),
+        [(_scoring_event(row), row.score) for row in rows],
+        now=datetime.combine(today, time(0), tzinfo=zone),
+    )
+    by_id = {row.event_id: row for row in rows}
+    entries = [_entry(by_id[match.event_id], match.exdates) for match in capped]
+    return render_feed(entries, public_url=public_url, calendar_name=CALENDAR_NAME)
+
+
+def _cap_profile(timezone: str, max_events_per_week: int) -> ScoringProfile:
+    # weekly_cap reads only the zone and the cap; the feed process never loads the
+    # profile's home, interests or comfort level, so neutral values stand in for them.
+    return ScoringProfile(
+        id=0,
+        home_lat=0.0,
+        home_lon=0.0,
+        radius_km=1.0,
+        interests={},
+        comfort_level=5,
+        timezone=timezone,
+        max_events_per_week=max_events_per_week,
+    )
+
+
+def _scoring_event(row: FeedRow) -> ScoringEvent:
+    return ScoringEvent(
+        id=row.event_id,
+        format=row.format,
+        lat=row.lat,
+        lon=row.lon,
+        tags=tuple(row.tags),
+        intensity=row.intensity,
+        group_size=row.group_size,
+        structure=row.structure,
+        noise=row.noise,
+        talking_optional=row.talking_optional,
+        newcomer_support=row.newcomer_support,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        timezone=row.timezone,
+        recurrence=row.recurrence,
+        over_at=row.over_at,
+        status=row.status,
+    )
+
+
+def _entry(row: FeedRow, exdates: tuple[datetime, ...]) -> FeedEntry:
+    return FeedEntry(
+        event_id=row.event_id,
+        title=row.title,
+        description=row.description,
+        explanation=row.explanation,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        timezone=row.timezone,
+        updated_at=row.updated_at,
+        recurrence=row.recurrence,
+        exdates=exdates,
+        status="cancelled" if row.status == "cancelled" else "scheduled",
+        sequence=row.sequence,
+        format=cast(FeedFormat, row.format),  # the schema CHECKs the values
+        venue_name=row.venue_name,
+        venue_address=row.venue_address,
+        lat=row.lat,
+        lon=row.lon,
+        online_url=row.online_url,
+    )

@@ -1,0 +1,147 @@
+"""SQL for the feed service: find a feed by its token hash, read its matched events, keep renders.
+
+Contract with the matching worker (docs/DEVELOPING.md): every write to a `matches` row sets
+`scored_at = now()`, and event edits set `updated_at = now()` and `sequence + 1`; the cache key's
+fingerprint below (count, newest change, sums of `scored_at` and `sequence`) changes with them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+import msgspec
+
+# One round trip, driven by two indexes (profiles.feed_token_hash, matches_profile_score):
+# the profile's own cache-relevant fields, a fingerprint of what its feed is rendered from
+# (only events not yet over, as in SELECT_FEED_ROWS), and the stored render. The body is
+# left out when the client already holds its ETag ($2), so a 304 ships no bytes.
+SELECT_FEED_STATE = """
+SELECT p.id AS profile_id, p.timezone, p.max_events_per_week,
+       p.updated_at AS profile_updated_at, p.matches_version,
+       fp.match_count, fp.changed_at, fp.scored_sum, fp.sequence_sum,
+       r.render_key, r.etag, r.last_modified,
+       CASE WHEN r.etag = $2 THEN NULL ELSE r.body END AS body
+FROM profiles p
+CROSS JOIN LATERAL (
+    SELECT count(*) AS match_count,
+           max(greatest(m.scored_at, e.updated_at)) AS changed_at,
+           coalesce(sum(extract(epoch FROM m.scored_at)), 0) AS scored_sum,
+           coalesce(sum(e.sequence), 0) AS sequence_sum
+    FROM matches m JOIN events e ON e.id = m.event_id
+    WHERE m.profile_id = p.id AND (e.over_at IS NULL OR e.over_at > now())
+) fp
+LEFT JOIN feed_renders r ON r.profile_id = p.id
+WHERE p.feed_token_hash = $1
+"""
+# Everything an entry shows, and what the weekly cap needs; nothing about the profile.
+SELECT_FEED_ROWS = """
+SELECT m.event_id, m.score, m.explanation,
+       e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.recurrence, e.over_at,
+       e.status, e.sequence, e.updated_at, e.format, e.venue_name, e.venue_address, e.lat, e.lon,
+       e.online_url, e.tags, e.intensity, e.group_size, e.structure, e.noise,
+       e.talking_optional, e.newcomer_support
+FROM matches m JOIN events e ON e.id = m.event_id
+WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > now())
+ORDER BY m.score DESC, m.event_id
+"""
+# Last-Modified must say when the bytes last changed: a re-render that gives the same
+# ETag (a new day, an unrelated profile edit) keeps the stored time. HTTP dates have
+# whole seconds, so the time is stored truncated to compare exactly with If-Modified-Since.
+# Inserting through the profiles row skips a profile erased meanwhile.
+UPSERT_RENDER = """
+INSERT INTO feed_renders (profile_id, render_key, body, etag, last_modified)
+SELECT p.id, $2, $3, $4, date_trunc('second', now()) FROM profiles p WHERE p.id = $1
+ON CONFLICT (profile_id) DO UPDATE SET
+    render_key = EXCLUDED.render_key,
+    body = EXCLUDED.body,
+    etag = EXCLUDED.etag,
+    last_modified = CASE WHEN feed_renders.etag = EXCLUDED.etag
+                         THEN feed_renders.last_modified ELSE EXCLUDED.last_modified END
+RETURNING last_modified
+"""
+
+
+class FeedState(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed found by its token: what its cache key is made of, and its stored render."""
+
+    profile_id: int
+    timezone: str
+    max_events_per_week: int
+    profile_updated_at: datetime
+    matches_version: int
+    match_count: int
+    changed_at: datetime | None
+    scored_sum: Decimal
+    sequence_sum: int
+    render_key: str | None
+    etag: str | None
+    last_modified: datetime | None
+    body: bytes | None  # None when absent, or when the client's ETag equals the stored one
+
+
+class FeedRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One matched event as read for the feed (explanation already without distance)."""
+
+    event_id: int
+    score: float
+    explanation: str
+    title: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    recurrence: str | None
+    over_at: datetime | None
+    status: str
+    sequence: int
+    updated_at: datetime
+    format: str
+    venue_name: str | None
+    venue_address: str | None
+    lat: float | None
+    lon: float | None
+    online_url: str | None
+    tags: list[str]
+    intensity: int
+    group_size: int
+    structure: str
+    noise: str
+    talking_optional: bool
+    newcomer_support: bool
+
+
+async def feed_state(
+    conn: asyncpg.Connection | asyncpg.Pool, feed_token_hash: bytes, known_etag: str | None
+) -> FeedState | None:
+    """The feed whose token hashes to `feed_token_hash`, or None (unknown or rotated)."""
+    row = await conn.fetchrow(SELECT_FEED_STATE, feed_token_hash, known_etag)
+    if row is None:
+        return None
+    return FeedState(**dict(row))
+
+
+async def feed_rows(conn: asyncpg.Connection | asyncpg.Pool, profile_id: int) -> list[FeedRow]:
+    """The profile's matches with their events, best first, leaving out events that are over."""
+    rows = await conn.fetch(SELECT_FEED_ROWS, profile_id)
+    return [FeedRow(**dict(row)) for row in rows]
+
+
+async def store_render(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    profile_id: int,
+    *,
+    render_key: str,
+    body: bytes,
+    etag: str,
+) -> datetime | None:
+    """Keep a render; returns its Last-Modified, or None when the profile is gone."""
+    try:
+        value: datetime | None = await conn.fetchval(
+            UPSERT_RENDER, profile_id, render_key, body, etag
+        )
+    except asyncpg.ForeignKeyViolationError:
+        # Erased between the lookup and now: the feed no longer exists.
+        return None
+    return value
