@@ -1,0 +1,145 @@
+"""Admin calls on match weights: the active version, a new version, history, re-activation
+and the preview. A change and its "re-score everything" outbox row commit together; the
+job is enqueued after the commit (the outbox sweep covers a Redis outage).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+import asyncpg
+from arq.connections import ArqRedis
+from litestar import Controller, get, post, put
+from litestar.params import Parameter
+
+from services.api.auth import admin_only
+from services.api.responses import problems
+from shared.db import weights as db
+from shared.db.outbox import add_outbox, mark_enqueued
+from shared.http.problems import Invalid, NotFound
+from shared.models.common import Page
+from shared.models.weights import PreviewRequest, PreviewResult, WeightsUpdate, WeightVersion
+from shared.preview import run_preview
+from shared.queue import enqueue_outbox
+from shared.settings import Settings
+
+MAX_VERSION = 2**31 - 1  # weight_versions.version is a PostgreSQL integer
+
+
+async def _enqueue_rescore(
+    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, outbox_id: int, version: int
+) -> None:
+    if await enqueue_outbox(queue, settings.redis_prefix, "rescore", outbox_id, version):
+        async with pool.acquire() as conn:
+            await mark_enqueued(conn, outbox_id)
+
+
+async def save_weights(
+    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, update: WeightsUpdate
+) -> WeightVersion:
+    """Create version N+1, make it active and start a full re-score."""
+    async with pool.acquire() as conn, conn.transaction():
+        await db.lock_active(conn)
+        version = await db.insert_version(conn, update)
+        await db.set_active(conn, version)
+        await db.add_rescore_run(conn, version, "weights")
+        outbox_id = await add_outbox(conn, "rescore", version)
+        saved = await db.get_version(conn, version)
+    assert saved is not None
+    await _enqueue_rescore(pool, queue, settings, outbox_id, version)
+    return saved
+
+
+async def activate_version(
+    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, version: int
+) -> WeightVersion:
+    """Make an existing version active and re-score; already active: nothing to do."""
+    if not 1 <= version <= MAX_VERSION:
+        raise NotFound(f"no weight version {version}")
+    outbox_id = None
+    async with pool.acquire() as conn, conn.transaction():
+        current = await db.lock_active(conn)
+        if await db.get_version(conn, version) is None:
+            raise NotFound(f"no weight version {version}")
+        if current != version:
+            await db.set_active(conn, version)
+            await db.add_rescore_run(conn, version, "activate")
+            outbox_id = await add_outbox(conn, "rescore", version)
+        activated = await db.get_version(conn, version)
+    assert activated is not None
+    if outbox_id is not None:
+        await _enqueue_rescore(pool, queue, settings, outbox_id, version)
+    return activated
+
+
+def history_cursor(version: int) -> str:
+    return base64.urlsafe_b64encode(f"w{version}".encode()).decode().rstrip("=")
+
+
+def version_before(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("w"):
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid.field("cursor", "is not a cursor from this list") from None
+
+
+async def weight_history(
+    pool: asyncpg.Pool, *, limit: int, cursor: str | None
+) -> Page[WeightVersion]:
+    before = version_before(cursor)
+    async with pool.acquire() as conn:
+        rows = await db.history(conn, before=before, limit=limit + 1)
+    items = rows[:limit]
+    more = len(rows) > limit
+    return Page(items=items, next=history_cursor(items[-1].version) if more else None)
+
+
+class AdminWeightsController(Controller):
+    path = "/v1/admin/weights"
+    guards = [admin_only]
+    tags = ["admin"]
+
+    @get("/", responses=problems(401, 403))
+    async def active(self, pool: asyncpg.Pool) -> WeightVersion:
+        """The active weight version."""
+        async with pool.acquire() as conn:
+            return await db.active_version(conn)
+
+    @put("/", status_code=201, responses=problems(400, 401, 403, 413, 422))
+    async def replace(
+        self, data: WeightsUpdate, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+    ) -> WeightVersion:
+        """Save the whole weight set as a new version (201), make it active, re-score all."""
+        return await save_weights(pool, queue, settings, data)
+
+    @get("/history", responses=problems(401, 403, 422))
+    async def history(
+        self,
+        pool: asyncpg.Pool,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+        cursor: str | None = None,
+    ) -> Page[WeightVersion]:
+        """Every version, newest first; `active` marks the one in use."""
+        return await weight_history(pool, limit=limit, cursor=cursor)
+
+    @post("/{version:int}/activate", status_code=200, responses=problems(401, 403, 404))
+    async def activate(
+        self, version: int, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+    ) -> WeightVersion:
+        """Make an earlier version active again (no new version) and re-score everything."""
+        return await activate_version(pool, queue, settings, version)
+
+    @post("/preview", status_code=200, responses=problems(400, 401, 403, 413, 422))
+    async def preview(self, data: PreviewRequest, pool: asyncpg.Pool) -> PreviewResult:
+        """What a candidate weight set would change for a seeded sample of users; saves
+        nothing. Users are named only by their index in the sample."""
+        return await run_preview(
+            pool, data.weights.to_weights(), sample_size=data.sample_size, seed=data.seed
+        )

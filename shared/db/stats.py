@@ -1,0 +1,58 @@
+"""SQL for the admin overview: table counts, live events by intensity, matches per user."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.models.weights import MatchesPerUserBin
+
+# Live: scheduled and not over (a series with no end is never over).
+COUNTS = """
+SELECT
+    (SELECT count(*) FROM profiles) AS profiles,
+    (SELECT count(*) FROM events) AS events,
+    (SELECT count(*) FROM events
+      WHERE status = 'scheduled' AND (over_at IS NULL OR over_at > now())) AS live_events,
+    (SELECT count(*) FROM matches) AS matches
+"""
+LIVE_EVENTS_BY_INTENSITY = """
+SELECT intensity, count(*) AS n FROM events
+WHERE status = 'scheduled' AND (over_at IS NULL OR over_at > now())
+GROUP BY intensity
+"""
+# Profiles per bucket of match count; the buckets' lower bounds are $1.
+MATCHES_PER_USER = """
+WITH per_profile AS (
+    SELECT p.id, count(m.event_id) AS n
+    FROM profiles p LEFT JOIN matches m ON m.profile_id = p.id
+    GROUP BY p.id
+)
+SELECT width_bucket(n, $1::bigint[]) AS bucket, count(*) AS users
+FROM per_profile GROUP BY bucket
+"""
+# Lower bounds of the matches-per-user buckets, and their labels.
+MATCH_BUCKETS = (0, 1, 3, 6, 11, 21, 51)
+MATCH_LABELS = ("0", "1-2", "3-5", "6-10", "11-20", "21-50", "51+")
+
+
+async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    row = await conn.fetchrow(COUNTS)
+    assert row is not None
+    return {k: int(v) for k, v in row.items()}
+
+
+async def live_events_by_intensity(conn: asyncpg.Connection) -> dict[str, int]:
+    found = {int(r["intensity"]): int(r["n"]) for r in await conn.fetch(LIVE_EVENTS_BY_INTENSITY)}
+    return {str(level): found.get(level, 0) for level in range(1, 6)}
+
+
+async def matches_per_user(conn: asyncpg.Connection) -> list[MatchesPerUserBin]:
+    found = {
+        int(r["bucket"]): int(r["users"])
+        for r in await conn.fetch(MATCHES_PER_USER, list(MATCH_BUCKETS))
+    }
+    # width_bucket numbers the buckets from 1 for the first lower bound.
+    return [
+        MatchesPerUserBin(label=label, users=found.get(i + 1, 0))
+        for i, label in enumerate(MATCH_LABELS)
+    ]

@@ -1,0 +1,119 @@
+"""SQL for weight versions, the active version and the re-score runs a change starts.
+
+A change (new version or re-activation) locks the `active_weights` row first, so two
+admins saving at once get consecutive versions instead of a clash. The worker that runs
+a re-score finds its run as the newest unfinished `rescore_runs` row of its version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from shared.models.weights import RescoreRun, WeightsUpdate, WeightVersion
+from shared.scoring import Weights
+
+_COLUMNS = """
+    w.version, w.distance, w.interest, w.comfort, w.distance_decay_km, w.online_score,
+    w.stretch_penalty, w.min_score, w.note, w.author, w.created_at,
+    (a.version IS NOT NULL) AS active
+"""
+SELECT_ACTIVE = f"""
+SELECT {_COLUMNS} FROM active_weights a JOIN weight_versions w ON w.version = a.version
+"""  # noqa: S608 (constant column list)
+SELECT_ONE = f"""
+SELECT {_COLUMNS} FROM weight_versions w LEFT JOIN active_weights a ON a.version = w.version
+WHERE w.version = $1
+"""  # noqa: S608
+SELECT_HISTORY = f"""
+SELECT {_COLUMNS} FROM weight_versions w LEFT JOIN active_weights a ON a.version = w.version
+WHERE $1::integer IS NULL OR w.version < $1
+ORDER BY w.version DESC
+LIMIT $2
+"""  # noqa: S608
+LOCK_ACTIVE = "SELECT version FROM active_weights FOR UPDATE"
+INSERT_VERSION = """
+INSERT INTO weight_versions
+    (version, distance, interest, comfort, distance_decay_km, online_score,
+     stretch_penalty, min_score, note, author)
+SELECT coalesce(max(version), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM weight_versions
+RETURNING version
+"""
+SET_ACTIVE = "UPDATE active_weights SET version = $1, activated_at = now()"
+INSERT_RESCORE_RUN = """
+INSERT INTO rescore_runs (weight_version, reason) VALUES ($1, $2) RETURNING id
+"""
+SELECT_LAST_RUN = """
+SELECT weight_version AS version, reason, started_at, finished_at,
+       extract(epoch FROM finished_at - started_at)::float8 AS duration_s,
+       chunks_done, chunks_total
+FROM rescore_runs
+ORDER BY started_at DESC, id DESC
+LIMIT 1
+"""
+
+
+def _version(row: asyncpg.Record) -> WeightVersion:
+    return msgspec.convert(dict(row), WeightVersion)
+
+
+async def active_version(conn: asyncpg.Connection) -> WeightVersion:
+    row = await conn.fetchrow(SELECT_ACTIVE)
+    assert row is not None, "migration 0001 seeds the active version"
+    return _version(row)
+
+
+async def active_weights(conn: asyncpg.Connection) -> tuple[int, Weights]:
+    version = await active_version(conn)
+    return version.version, version.to_weights()
+
+
+async def get_version(conn: asyncpg.Connection, version: int) -> WeightVersion | None:
+    row = await conn.fetchrow(SELECT_ONE, version)
+    return None if row is None else _version(row)
+
+
+async def history(
+    conn: asyncpg.Connection, *, before: int | None, limit: int
+) -> list[WeightVersion]:
+    """Newest first; `before` is the keyset cursor (versions below it)."""
+    return [_version(r) for r in await conn.fetch(SELECT_HISTORY, before, limit)]
+
+
+async def lock_active(conn: asyncpg.Connection) -> int:
+    """Lock the active-version row for this transaction; returns the active version."""
+    version: int = await conn.fetchval(LOCK_ACTIVE)
+    return version
+
+
+async def insert_version(conn: asyncpg.Connection, update: WeightsUpdate) -> int:
+    """A new version numbered after the highest (call under `lock_active`)."""
+    args: list[Any] = [
+        update.distance,
+        update.interest,
+        update.comfort,
+        update.distance_decay_km,
+        update.online_score,
+        update.stretch_penalty,
+        update.min_score,
+        update.note.strip(),
+        update.author.strip() if update.author else None,
+    ]
+    version: int = await conn.fetchval(INSERT_VERSION, *args)
+    return version
+
+
+async def set_active(conn: asyncpg.Connection, version: int) -> None:
+    await conn.execute(SET_ACTIVE, version)
+
+
+async def add_rescore_run(conn: asyncpg.Connection, version: int, reason: str) -> int:
+    run_id: int = await conn.fetchval(INSERT_RESCORE_RUN, version, reason)
+    return run_id
+
+
+async def last_rescore_run(conn: asyncpg.Connection) -> RescoreRun | None:
+    row = await conn.fetchrow(SELECT_LAST_RUN)
+    return None if row is None else msgspec.convert(dict(row), RescoreRun)

@@ -1,0 +1,165 @@
+"""Wire shapes of the admin weights API: a weight set, a saved version, the preview and
+the stats. Constraints are the SPEC's ("Matching", last paragraph)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from shared.models.common import Base
+from shared.scoring import Weights
+
+# Relative weights have no natural ceiling; 1000 keeps sums finite and far beyond use.
+RelativeWeight = Annotated[float, Meta(ge=0, le=1000, description="≥ 0, relative")]
+DecayKm = Annotated[float, Meta(gt=0, le=1000, description="km, > 0")]
+Fraction = Annotated[float, Meta(ge=0, le=1, description="in [0, 1]")]
+Note = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
+Author = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+SampleSize = Annotated[int, Meta(ge=1, le=500)]
+Seed = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+
+WEIGHT_FIELDS = (
+    "distance",
+    "interest",
+    "comfort",
+    "distance_decay_km",
+    "online_score",
+    "stretch_penalty",
+    "min_score",
+)
+
+
+class WeightSet(Base):
+    """The whole weight set; distance, interest and comfort must not all be 0."""
+
+    distance: RelativeWeight
+    interest: RelativeWeight
+    comfort: RelativeWeight
+    distance_decay_km: DecayKm
+    online_score: Fraction
+    stretch_penalty: Fraction
+    min_score: Fraction
+
+    def __post_init__(self) -> None:
+        if self.distance + self.interest + self.comfort <= 0:
+            raise ValueError("distance, interest and comfort must not all be 0")
+
+    def to_weights(self) -> Weights:
+        return Weights(**{f: getattr(self, f) for f in WEIGHT_FIELDS})
+
+
+class WeightsUpdate(WeightSet):
+    """`PUT /v1/admin/weights`: a new version with a required note."""
+
+    note: Note
+    author: Author | None = None
+
+
+class WeightVersion(Base):
+    version: int
+    distance: float
+    interest: float
+    comfort: float
+    distance_decay_km: float
+    online_score: float
+    stretch_penalty: float
+    min_score: float
+    note: str
+    author: str | None
+    created_at: datetime
+    active: bool
+
+    def to_weights(self) -> Weights:
+        return Weights(**{f: getattr(self, f) for f in WEIGHT_FIELDS})
+
+
+class PreviewRequest(Base):
+    weights: WeightSet
+    sample_size: SampleSize = 50
+    seed: Seed = 0
+
+
+class Components(Base):
+    distance: float
+    interest: float
+    comfort: float
+
+
+class PreviewMatch(Base):
+    """One of a sampled user's top matches. No distance: with the venue it would say
+    roughly where the user lives."""
+
+    rank: int
+    event_id: int
+    title: str
+    score: float
+    components: Components
+    online: bool
+    explanation: str
+    rank_before: int | None = None  # on "after" entries: the rank with the active weights
+
+
+class PreviewUser(Base):
+    """A sampled user, named only by an opaque index within this sample."""
+
+    sample_index: int
+    changed: bool
+    before: list[PreviewMatch]
+    after: list[PreviewMatch]
+
+
+class Histogram(Base):
+    """10 bins of width 0.1 over [0, 1] (the last includes 1) of every eligible pair."""
+
+    edges: list[float]
+    before: list[int]
+    after: list[int]
+
+
+class PreviewResult(Base):
+    active_version: int
+    sample_size: int
+    seed: int
+    events_considered: int
+    pairs: int  # eligible (user, event) pairs in the sample: each histogram sums to this
+    matches_before: int
+    matches_after: int
+    appeared: int
+    disappeared: int
+    users_changed: int
+    histogram: Histogram
+    users: list[PreviewUser]
+
+
+class RescoreRun(Base):
+    version: int
+    reason: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    chunks_done: int
+    chunks_total: int
+
+
+class MatchesPerUserBin(Base):
+    label: str  # "0", "1-2", "3-5", …, "51+"
+    users: int
+
+
+class Stats(Base):
+    profiles: int
+    events: int
+    live_events: int
+    matches: int
+    outbox_depth: int
+    queue_depth: int | None  # None when Redis does not answer
+    last_full_rescore: RescoreRun | None
+    events_by_intensity: dict[str, int]  # "1".."5" → live events
+    matches_per_user: list[MatchesPerUserBin]
+
+
+def weight_set_of(weights: Weights) -> WeightSet:
+    return msgspec.convert(msgspec.structs.asdict(weights), WeightSet)

@@ -1,0 +1,474 @@
+"""Versioned match weights, the preview and the stats, against the real database and Redis."""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from litestar.testing import AsyncTestClient
+
+from shared import jobs
+from shared.settings import Settings
+
+DEFAULTS = {
+    "distance": 1.0,
+    "interest": 1.0,
+    "comfort": 1.0,
+    "distance_decay_km": 5.0,
+    "online_score": 0.6,
+    "stretch_penalty": 0.4,
+    "min_score": 0.3,
+}
+CITY = (52.52, 13.405)  # Berlin
+TAGS = ("board-games", "walking", "books", "crafts", "volunteering", "music")
+
+
+async def seed_city(
+    pool: asyncpg.Pool, *, events: int = 24, profiles: int = 40, seed: int = 7
+) -> None:
+    """A small, varied city straight into the tables: one organiser, events, profiles."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=3)
+    async with pool.acquire() as conn, conn.transaction():
+        org = await conn.fetchval(
+            "INSERT INTO organisers (name, contact_email, key_hash) VALUES ($1, $2, $3)"
+            " RETURNING id",
+            "Seed organiser",
+            "seed@example.org",
+            os.urandom(32),
+        )
+        for i in range(events):
+            fmt = "online" if i % 8 == 7 else "hybrid" if i % 5 == 4 else "in_person"
+            size = rng.choice((4, 8, 15, 30, 80))
+            structure = rng.choice(("structured", "semi", "open"))
+            noise = rng.choice(("quiet", "moderate", "loud"))
+            talking, newcomers = rng.random() < 0.5, rng.random() < 0.6
+            level = {4: 1, 8: 2, 15: 3, 30: 4, 80: 5}[size]
+            level += (structure == "open") + (noise == "loud") - talking - newcomers
+            begins = start + timedelta(hours=i * 5)
+            lat = None if fmt == "online" else CITY[0] + rng.uniform(-0.08, 0.08)
+            lon = None if fmt == "online" else CITY[1] + rng.uniform(-0.12, 0.12)
+            await conn.execute(
+                """INSERT INTO events (organiser_id, title, starts_at, ends_at, timezone,
+                    starts_at_utc, ends_at_utc, over_at, format, lat, lon, tags, group_size,
+                    structure, noise, talking_optional, newcomer_support, intensity)
+                   VALUES ($1, $2, $3, $4, 'UTC', $5, $6, $6, $7, $8, $9, $10, $11, $12, $13,
+                    $14, $15, $16)""",
+                org,
+                f"Event {i + 1}",
+                begins.replace(tzinfo=None),
+                (begins + timedelta(hours=2)).replace(tzinfo=None),
+                begins,
+                begins + timedelta(hours=2),
+                fmt,
+                lat,
+                lon,
+                rng.sample(TAGS, rng.randint(1, 2)),
+                size,
+                structure,
+                noise,
+                talking,
+                newcomers,
+                max(1, min(5, level)),
+            )
+        for _ in range(profiles):
+            interests = {t: round(rng.uniform(0.2, 1.0), 2) for t in rng.sample(TAGS, 3)}
+            await conn.execute(
+                """INSERT INTO profiles (token_hash, feed_token_hash, feed_token_sealed,
+                    home_lat, home_lon, radius_km, interests, comfort_level, open_to_stretch)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                os.urandom(32),
+                os.urandom(32),
+                os.urandom(40),
+                round(CITY[0] + rng.uniform(-0.06, 0.06), 3),
+                round(CITY[1] + rng.uniform(-0.09, 0.09), 3),
+                rng.choice((3.0, 5.0, 8.0, 12.0)),
+                interests,
+                rng.randint(2, 5),
+                rng.random() < 0.5,
+            )
+
+
+async def table_counts(pool: asyncpg.Pool) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM weight_versions) AS versions,
+                      (SELECT version FROM active_weights) AS active,
+                      (SELECT count(*) FROM outbox) AS outbox,
+                      (SELECT count(*) FROM rescore_runs) AS runs,
+                      (SELECT count(*) FROM matches) AS matches,
+                      (SELECT count(*) FROM profiles) AS profiles,
+                      (SELECT count(*) FROM events) AS events"""
+        )
+    assert row is not None
+    return dict(row)
+
+
+def weights(**changes: float) -> dict[str, float]:
+    return {**DEFAULTS, **changes}
+
+
+async def put_weights(
+    api: AsyncTestClient[Any],
+    headers: dict[str, str],
+    note: str = "tune",
+    author: str | None = None,
+    **changes: float,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {**weights(**changes), "note": note}
+    if author is not None:
+        body["author"] = author
+    response = await api.put("/v1/admin/weights", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    saved: dict[str, Any] = response.json()
+    return saved
+
+
+async def test_version_one_holds_the_defaults(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str]
+) -> None:
+    response = await api.get("/v1/admin/weights", headers=admin_headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["version"] == 1 and body["active"] is True and body["note"] == "defaults"
+    assert {k: body[k] for k in DEFAULTS} == DEFAULTS
+    assert body["author"] is None and body["created_at"]
+
+
+async def test_put_creates_active_version_with_outbox_row_and_job(
+    api: AsyncTestClient[Any],
+    admin_headers: dict[str, str],
+    pool: asyncpg.Pool,
+    settings: Settings,
+    redis_url: str,
+) -> None:
+    body = await put_weights(api, admin_headers, "closer events", "Ada", distance=2.0)
+    assert body["version"] == 2 and body["active"] is True
+    assert body["distance"] == 2.0 and body["note"] == "closer events" and body["author"] == "Ada"
+
+    active = (await api.get("/v1/admin/weights", headers=admin_headers)).json()
+    assert active == body
+    async with pool.acquire() as conn:
+        outbox = await conn.fetch("SELECT id, kind, subject_id, enqueued_at FROM outbox")
+        runs = await conn.fetch("SELECT weight_version, reason, finished_at FROM rescore_runs")
+    assert [(r["kind"], r["subject_id"]) for r in outbox] == [("rescore", 2)]
+    assert outbox[0]["enqueued_at"] is not None
+    assert [(r["weight_version"], r["reason"], r["finished_at"]) for r in runs] == [
+        (2, "weights", None)
+    ]
+    client = aioredis.from_url(redis_url)
+    try:
+        job_key = f"arq:job:{jobs.job_id(settings.redis_prefix, 'rescore', outbox[0]['id'])}"
+        assert await client.exists(job_key) == 1
+        assert await client.zcard(settings.queue_name) == 1
+    finally:
+        await client.aclose()
+
+
+async def test_history_is_newest_first_and_paged(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str]
+) -> None:
+    for n in range(3):
+        await put_weights(api, admin_headers, f"step {n}", comfort=1.0 + n)
+    first = (await api.get("/v1/admin/weights/history?limit=3", headers=admin_headers)).json()
+    assert [v["version"] for v in first["items"]] == [4, 3, 2]
+    assert [v["active"] for v in first["items"]] == [True, False, False]
+    assert [v["note"] for v in first["items"]] == ["step 2", "step 1", "step 0"]
+    assert first["next"]
+    rest = await api.get(
+        "/v1/admin/weights/history",
+        params={"limit": 3, "cursor": first["next"]},
+        headers=admin_headers,
+    )
+    assert [v["version"] for v in rest.json()["items"]] == [1]
+    assert rest.json()["next"] is None
+    bad = await api.get("/v1/admin/weights/history?cursor=nope", headers=admin_headers)
+    assert bad.status_code == 422
+
+
+async def test_activate_reactivates_without_new_version(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await put_weights(api, admin_headers, "try", interest=3.0)
+    before = await table_counts(pool)
+    response = await api.post("/v1/admin/weights/1/activate", headers=admin_headers)
+    assert response.status_code == 200
+    assert response.json()["version"] == 1 and response.json()["active"] is True
+    after = await table_counts(pool)
+    assert after["versions"] == before["versions"] == 2
+    assert after["active"] == 1
+    assert after["outbox"] == before["outbox"] + 1 and after["runs"] == before["runs"] + 1
+    async with pool.acquire() as conn:
+        last = await conn.fetchrow("SELECT kind, subject_id FROM outbox ORDER BY id DESC LIMIT 1")
+    assert last is not None and (last["kind"], last["subject_id"]) == ("rescore", 1)
+    history = (await api.get("/v1/admin/weights/history", headers=admin_headers)).json()
+    assert [(v["version"], v["active"]) for v in history["items"]] == [(2, False), (1, True)]
+
+    # Already active: nothing changes, nothing is queued.
+    again = await api.post("/v1/admin/weights/1/activate", headers=admin_headers)
+    assert again.status_code == 200
+    assert (await table_counts(pool))["outbox"] == after["outbox"]
+
+
+@pytest.mark.parametrize("version", [99, 0, 2**31, 2**40])
+async def test_activate_unknown_version_is_404(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], version: int
+) -> None:
+    response = await api.post(f"/v1/admin/weights/{version}/activate", headers=admin_headers)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"distance": -0.1}, "distance"),
+        ({"interest": -1}, "interest"),
+        ({"comfort": -2}, "comfort"),
+        ({"distance_decay_km": 0}, "distance_decay_km"),
+        ({"distance_decay_km": -5}, "distance_decay_km"),
+        ({"online_score": 1.5}, "online_score"),
+        ({"online_score": -0.1}, "online_score"),
+        ({"stretch_penalty": 2}, "stretch_penalty"),
+        ({"min_score": -0.01}, "min_score"),
+        ({"min_score": 1.01}, "min_score"),
+        ({"distance": 0, "interest": 0, "comfort": 0}, "distance, interest and comfort"),
+        ({"distance": "heavy"}, "distance"),
+    ],
+)
+async def test_bad_weights_are_422_naming_the_field(
+    api: AsyncTestClient[Any],
+    admin_headers: dict[str, str],
+    pool: asyncpg.Pool,
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    before = await table_counts(pool)
+    body = {**DEFAULTS, **changes, "note": "bad"}
+    response = await api.put("/v1/admin/weights", json=body, headers=admin_headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in response.json()["detail"]
+    preview = await api.post(
+        "/v1/admin/weights/preview",
+        json={"weights": {**DEFAULTS, **changes}},
+        headers=admin_headers,
+    )
+    assert preview.status_code == 422 and field in preview.json()["detail"]
+    assert await table_counts(pool) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {k: v for k, v in {**DEFAULTS, "note": "x"}.items() if k != "min_score"},
+        {**DEFAULTS},
+        {**DEFAULTS, "note": ""},
+        {**DEFAULTS, "note": "   "},
+        {**DEFAULTS, "note": "x", "author": ""},
+        {**DEFAULTS, "note": "x", "colour": "blue"},
+    ],
+)
+async def test_incomplete_or_unknown_fields_are_422(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], body: dict[str, Any]
+) -> None:
+    response = await api.put("/v1/admin/weights", json=body, headers=admin_headers)
+    assert response.status_code == 422, response.text
+
+
+async def test_preview_is_deterministic_and_writes_nothing(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await seed_city(pool)
+    before = await table_counts(pool)
+    request = {"weights": weights(distance=3.0, min_score=0.6), "sample_size": 25, "seed": 4}
+    first = await api.post("/v1/admin/weights/preview", json=request, headers=admin_headers)
+    assert first.status_code == 200, first.text
+    second = await api.post("/v1/admin/weights/preview", json=request, headers=admin_headers)
+    assert first.json() == second.json()
+    assert await table_counts(pool) == before
+
+    result = first.json()
+    assert result["sample_size"] == 25 and result["seed"] == 4 and result["active_version"] == 1
+    assert result["events_considered"] == 24
+    assert result["pairs"] > 0
+    hist = result["histogram"]
+    assert hist["edges"] == [round(i / 10, 1) for i in range(11)]
+    assert sum(hist["before"]) == sum(hist["after"]) == result["pairs"]
+    assert result["matches_before"] <= result["pairs"]
+    # A higher min_score can only remove matches.
+    assert result["disappeared"] > 0 and result["appeared"] == 0
+    assert result["matches_after"] == result["matches_before"] - result["disappeared"]
+    users = result["users"]
+    assert [u["sample_index"] for u in users] == list(range(1, 26))
+    assert result["users_changed"] == sum(u["changed"] for u in users) > 0
+    for user in users:
+        assert len(user["before"]) <= 5 and len(user["after"]) <= 5
+        for side in ("before", "after"):
+            scores = [m["score"] for m in user[side]]
+            assert scores == sorted(scores, reverse=True)
+            assert [m["rank"] for m in user[side]] == list(range(1, len(scores) + 1))
+        for match in user["after"]:
+            assert match["score"] >= 0.6 and match["explanation"] and match["title"]
+            assert match["rank_before"] is not None  # nothing appears when min_score rises
+        assert set(user).isdisjoint({"id", "profile_id", "home", "comfort_level"})
+
+
+async def test_preview_of_the_active_weights_changes_nothing(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await seed_city(pool)
+    response = await api.post(
+        "/v1/admin/weights/preview", json={"weights": DEFAULTS, "seed": 1}, headers=admin_headers
+    )
+    result = response.json()
+    assert result["sample_size"] == 40  # fewer profiles than the default 50
+    assert result["appeared"] == result["disappeared"] == result["users_changed"] == 0
+    assert result["histogram"]["before"] == result["histogram"]["after"]
+    assert result["matches_before"] == result["matches_after"] > 0
+    for user in result["users"]:
+        assert user["before"] == [{**m, "rank_before": None} for m in user["after"]]
+        assert all(m["rank_before"] == m["rank"] for m in user["after"])
+
+
+async def test_preview_seed_picks_the_sample(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await seed_city(pool)
+
+    async def tops(seed: int) -> list[list[int]]:
+        response = await api.post(
+            "/v1/admin/weights/preview",
+            json={"weights": DEFAULTS, "sample_size": 10, "seed": seed},
+            headers=admin_headers,
+        )
+        return [[m["event_id"] for m in u["before"]] for u in response.json()["users"]]
+
+    assert await tops(1) == await tops(1)
+    assert await tops(1) != await tops(2)
+
+
+@pytest.mark.parametrize("extra", [{"sample_size": 501}, {"sample_size": 0}, {"seed": -1}])
+async def test_preview_limits(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], extra: dict[str, int]
+) -> None:
+    response = await api.post(
+        "/v1/admin/weights/preview", json={"weights": DEFAULTS, **extra}, headers=admin_headers
+    )
+    assert response.status_code == 422
+
+
+async def test_preview_rejects_a_note(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str]
+) -> None:
+    response = await api.post(
+        "/v1/admin/weights/preview",
+        json={"weights": {**DEFAULTS, "note": "x"}},
+        headers=admin_headers,
+    )
+    assert response.status_code == 422
+
+
+async def test_stats(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await seed_city(pool, events=10, profiles=12)
+    async with pool.acquire() as conn:
+        profile_ids = [r["id"] for r in await conn.fetch("SELECT id FROM profiles ORDER BY id")]
+        event_ids = [r["id"] for r in await conn.fetch("SELECT id FROM events ORDER BY id")]
+        await conn.execute("UPDATE events SET status = 'cancelled' WHERE id = $1", event_ids[0])
+        # Three matches for the first profile, one for the second.
+        for pid, eid in [(profile_ids[0], e) for e in event_ids[:3]] + [
+            (profile_ids[1], event_ids[0])
+        ]:
+            await conn.execute(
+                """INSERT INTO matches (profile_id, event_id, score, distance_score,
+                   interest_score, comfort_score, explanation, weight_version)
+                   VALUES ($1, $2, 0.5, 0.5, 0.5, 0.5, 'x', 1)""",
+                pid,
+                eid,
+            )
+    empty = (await api.get("/v1/admin/stats", headers=admin_headers)).json()
+    assert empty["last_full_rescore"] is None
+    await put_weights(api, admin_headers, "for stats", comfort=2.0)
+
+    response = await api.get("/v1/admin/stats", headers=admin_headers)
+    assert response.status_code == 200
+    stats = response.json()
+    assert (stats["profiles"], stats["events"], stats["live_events"]) == (12, 10, 9)
+    assert stats["matches"] == 4
+    assert stats["outbox_depth"] == 1
+    assert stats["queue_depth"] == 1
+    assert sorted(stats["events_by_intensity"]) == ["1", "2", "3", "4", "5"]
+    assert sum(stats["events_by_intensity"].values()) == 9
+    per_user = {b["label"]: b["users"] for b in stats["matches_per_user"]}
+    assert per_user == {"0": 10, "1-2": 1, "3-5": 1, "6-10": 0, "11-20": 0, "21-50": 0, "51+": 0}
+    run = stats["last_full_rescore"]
+    assert run["version"] == 2 and run["reason"] == "weights"
+    assert run["finished_at"] is None and run["duration_s"] is None
+
+
+async def test_stats_queue_depth_is_null_when_redis_is_down(
+    settings: Settings, db_clean: None, admin_headers: dict[str, str]
+) -> None:
+    from services.api.app import create_app
+
+    # A port nothing listens on: Redis is "down" for this app only.
+    down = settings.with_urls(settings.database_url or "", "redis://127.0.0.1:9/0")
+    async with AsyncTestClient(app=create_app(down), base_url="http://api.test") as client:
+        stats = (await client.get("/v1/admin/stats", headers=admin_headers)).json()
+        assert stats["queue_depth"] is None
+        # A save still succeeds: the outbox row waits for the sweep.
+        saved = await client.put(
+            "/v1/admin/weights", json={**DEFAULTS, "note": "offline"}, headers=admin_headers
+        )
+        assert saved.status_code == 201
+        assert (await client.get("/v1/admin/stats", headers=admin_headers)).json()[
+            "outbox_depth"
+        ] == 1
+
+
+ADMIN_CALLS = [
+    ("GET", "/v1/admin/weights", None),
+    ("PUT", "/v1/admin/weights", {**DEFAULTS, "note": "x"}),
+    ("GET", "/v1/admin/weights/history", None),
+    ("POST", "/v1/admin/weights/1/activate", None),
+    ("POST", "/v1/admin/weights/preview", {"weights": DEFAULTS}),
+    ("GET", "/v1/admin/stats", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)
+async def test_only_the_admin_key_reaches_weights_and_stats(
+    api: AsyncTestClient[Any],
+    pool: asyncpg.Pool,
+    settings: Settings,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+) -> None:
+    from shared.crypto import token_hash
+
+    assert settings.secret_key
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO organisers (name, contact_email, key_hash) VALUES ('o', 'o@x.org', $1)",
+            token_hash(settings.secret_key, "organiser-key-for-test", purpose="organiser"),
+        )
+    before = await table_counts(pool)
+    anonymous = await api.request(method, path, json=body)
+    assert anonymous.status_code == 401
+    unknown = await api.request(
+        method, path, json=body, headers={"Authorization": "Bearer not-a-key"}
+    )
+    assert unknown.status_code == 401
+    organiser = await api.request(
+        method, path, json=body, headers={"Authorization": "Bearer organiser-key-for-test"}
+    )
+    assert organiser.status_code == 403
+    assert await table_counts(pool) == before
