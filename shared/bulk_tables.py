@@ -1,0 +1,277 @@
+"""Column tables the bulk scorer works on: events and profiles as numpy arrays, sets as
+bitmasks over shared vocabularies, profiles ordered for geographic slicing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from shared.geodesy import ecef_km, gaussian_radius_km
+from shared.scoring import (
+    ScoringEvent,
+    ScoringProfile,
+    describe_event,
+    describe_tags,
+    minute_of_week,
+    next_occurrence_start,
+    window_intervals,
+)
+
+Words = npt.NDArray[np.uint64]  # (n_words, rows): bit i of the set, word i // 64
+# Radius buckets (km): profiles in a bucket are searched with the bucket's largest radius,
+# so narrow buckets for the common small radii keep the latitude bands thin.
+RADIUS_BUCKETS = (2.0, 3.5, 6.0, 10.0, 16.0)
+KM_PER_DEGREE_LAT = 110.0  # below the true minimum (110.57 km): bands are never too thin
+
+
+class Vocabulary(msgspec.Struct, frozen=True):
+    """Index of every tag, language, accessibility feature and currency of the live events.
+    Sets are bitmasks over these; a profile's need no event offers gets an extra bit."""
+
+    tags: dict[str, int]
+    languages: dict[str, int]
+    access: dict[str, int]
+    currencies: dict[str, int]
+
+    @classmethod
+    def build(
+        cls, events: Sequence[ScoringEvent], profiles: Sequence[ScoringProfile]
+    ) -> Vocabulary:
+        def index(values: Iterable[str]) -> dict[str, int]:
+            return {v: i for i, v in enumerate(dict.fromkeys(values))}
+
+        access = index(a for e in events for a in e.accessibility)
+        access["\0unoffered"] = len(access)
+        return cls(
+            tags=index(t for e in events for t in e.tags),
+            languages=index(lang for e in events for lang in e.languages),
+            access=access,
+            currencies=index([e.currency for e in events] + [p.currency or "" for p in profiles]),
+        )
+
+
+def _words(sets: Sequence[Iterable[str]], vocab: dict[str, int], unknown: int = -1) -> Words:
+    """Bitmasks of `sets` over `vocab`; values outside it set bit `unknown` (or none)."""
+    out = np.zeros((max(1, math.ceil(len(vocab) / 64)), len(sets)), np.uint64)
+    for row, values in enumerate(sets):
+        for value in values:
+            bit = vocab.get(value, unknown)
+            if bit >= 0:
+                out[bit // 64, row] |= np.uint64(1 << (bit % 64))
+    return out
+
+
+class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
+    """All profiles as columns, ordered: in-person takers by (radius bucket, latitude),
+    then the rest. `bucket_starts[b]:bucket_starts[b+1]` is bucket b."""
+
+    ANY = -2  # currency code of a profile without a cost limit
+    WEEK = 7 * 24 * 60
+
+    ids: npt.NDArray[np.int64]
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    z: npt.NDArray[np.float64]
+    radius: npt.NDArray[np.float64]
+    comfort: npt.NDArray[np.int64]
+    max_intensity: npt.NDArray[np.int64]  # comfort level, +1 when open to stretch
+    in_person: npt.NDArray[np.bool_]
+    online: npt.NDArray[np.bool_]
+    online_idx: npt.NDArray[np.int64]
+    max_cost: npt.NDArray[np.int64]
+    currency: npt.NDArray[np.int64]
+    has_interests: npt.NDArray[np.bool_]
+    tag_words: Words
+    interest: npt.NDArray[np.float64]  # (tags, profiles): the weight, 0 when not an interest
+    has_languages: npt.NDArray[np.bool_]
+    lang_words: Words
+    need_words: Words
+    has_availability: npt.NDArray[np.bool_]
+    timezones: list[str]
+    tz_index: npt.NDArray[np.int64]
+    window_start_keys: npt.NDArray[np.int64]  # profile index * WEEK + minute, sorted
+    window_end_keys: npt.NDArray[np.int64]
+    bucket_starts: list[int]
+    bucket_dlat: list[float]
+    bucket_dlon: list[float]
+    hidden: list[tuple[int, int]]  # (profile index, event id)
+
+    @classmethod
+    def build(cls, profiles: Sequence[ScoringProfile], vocab: Vocabulary) -> ProfileTable:
+        takes_in_person = np.array(["in_person" in p.formats for p in profiles], bool)
+        radius = np.array([p.radius_km for p in profiles], np.float64)
+        lat = np.array([p.home_lat for p in profiles], np.float64)
+        bucket = np.where(takes_in_person, np.searchsorted(RADIUS_BUCKETS, radius), 99)
+        order = np.lexsort((lat, bucket))
+        ps = [profiles[i] for i in order.tolist()]
+        bucket, radius, lat = bucket[order], radius[order], lat[order]
+        lon = np.array([p.home_lon for p in ps], np.float64)
+        n_buckets = len(RADIUS_BUCKETS) + 1
+        starts = np.searchsorted(bucket, np.arange(n_buckets + 1)).tolist()
+        dlat, dlon = [], []
+        for b in range(n_buckets):
+            r = float(radius[starts[b] : starts[b + 1]].max(initial=0.0))
+            pole = float(np.abs(lat[starts[b] : starts[b + 1]]).max(initial=0.0))
+            dlat.append(r / KM_PER_DEGREE_LAT + 1e-6)
+            cos = math.cos(math.radians(min(pole + dlat[-1], 89.9)))
+            dlon.append(min(360.0, r / (KM_PER_DEGREE_LAT * max(cos, 1e-3)) + 1e-6))
+        x, y, z = ecef_km(lat, lon)
+        comfort = np.array([p.comfort_level for p in ps], np.int64)
+        online = np.array(["online" in p.formats for p in ps], bool)
+        currency = [vocab.currencies.get(p.currency or "", -1) for p in ps]
+        interest = np.zeros((max(1, len(vocab.tags)), len(ps)))
+        for col, p in enumerate(ps):
+            for tag, weight in p.interests.items():
+                if tag in vocab.tags:
+                    interest[vocab.tags[tag], col] = weight
+        timezones = sorted({p.timezone for p in ps})
+        tz_of = {tz: i for i, tz in enumerate(timezones)}
+        starts_k, ends_k = cls._windows(ps)
+        return cls(
+            ids=np.array([p.id for p in ps], np.int64),
+            lat=lat,
+            lon=lon,
+            x=x,
+            y=y,
+            z=z,
+            radius=radius,
+            comfort=comfort,
+            max_intensity=comfort + np.array([p.open_to_stretch for p in ps], np.int64),
+            in_person=takes_in_person[order],
+            online=online,
+            online_idx=np.flatnonzero(online).astype(np.int64),
+            max_cost=np.array(
+                [2**62 if p.max_cost_cents is None else p.max_cost_cents for p in ps], np.int64
+            ),
+            currency=np.array(
+                [
+                    cls.ANY if p.max_cost_cents is None else c
+                    for p, c in zip(ps, currency, strict=True)
+                ],
+                np.int64,
+            ),
+            has_interests=np.array([bool(p.interests) for p in ps], bool),
+            tag_words=_words([p.interests for p in ps], vocab.tags),
+            interest=interest,
+            has_languages=np.array([bool(p.languages) for p in ps], bool),
+            lang_words=_words([p.languages for p in ps], vocab.languages),
+            need_words=_words(
+                [p.accessibility_needs for p in ps], vocab.access, vocab.access["\0unoffered"]
+            ),
+            has_availability=np.array([bool(p.availability) for p in ps], bool),
+            timezones=timezones,
+            tz_index=np.array([tz_of[p.timezone] for p in ps], np.int64),
+            window_start_keys=starts_k,
+            window_end_keys=ends_k,
+            bucket_starts=starts,
+            bucket_dlat=dlat,
+            bucket_dlon=dlon,
+            hidden=[(i, eid) for i, p in enumerate(ps) for eid in p.hidden_event_ids],
+        )
+
+    @classmethod
+    def _windows(
+        cls, ps: Sequence[ScoringProfile]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each profile's availability as merged, sorted minute-of-week intervals, keyed by
+        profile index so one searchsorted finds the interval a pair's minute could be in."""
+        starts: list[int] = []
+        ends: list[int] = []
+        for i, p in enumerate(ps):
+            merged: list[list[int]] = []
+            for lo, hi in sorted(iv for w in p.availability for iv in window_intervals(w)):
+                if merged and lo <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], hi)
+                else:
+                    merged.append([lo, hi])
+            starts += [i * cls.WEEK + lo for lo, _ in merged]
+            ends += [i * cls.WEEK + hi for _, hi in merged]
+        return np.array(starts, np.int64), np.array(ends, np.int64)
+
+
+class EventTable(msgspec.Struct, frozen=True, kw_only=True):
+    """The live events as columns (one row each), with per-event lists for what varies
+    in length (tag ids, hidden-by profile indices)."""
+
+    events: list[ScoringEvent]
+    ids: npt.NDArray[np.int64]
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    z: npt.NDArray[np.float64]
+    curvature_km: npt.NDArray[np.float64]
+    in_person: npt.NDArray[np.bool_]
+    online: npt.NDArray[np.bool_]
+    intensity: npt.NDArray[np.int64]
+    cost: npt.NDArray[np.int64]
+    currency: npt.NDArray[np.int64]
+    tag_ids: list[list[int]]
+    tag_words: Words  # (events, words): row-major here, one event at a time is read
+    lang_words: Words
+    access_words: Words
+    minute_of_week: npt.NDArray[np.int64]  # (events, profile zones); -1: no next start
+    hidden_by: list[npt.NDArray[np.int64]]
+    descriptions: list[str]
+
+    @classmethod
+    def build(
+        cls,
+        events: Sequence[ScoringEvent],
+        vocab: Vocabulary,
+        timezones: Sequence[str],
+        profiles: ProfileTable,
+        now: datetime,
+    ) -> EventTable:
+        has_venue = np.array([e.lat is not None and e.lon is not None for e in events], bool)
+        lat = np.array([e.lat if e.lat is not None else np.nan for e in events], np.float64)
+        lon = np.array([e.lon if e.lon is not None else np.nan for e in events], np.float64)
+        x, y, z = ecef_km(lat, lon)
+        minutes = np.full((len(events), len(timezones)), -1, np.int64)
+        for i, e in enumerate(events):
+            start = next_occurrence_start(e, now)
+            if start is not None:
+                minutes[i] = [minute_of_week(start, tz) for tz in timezones]
+        row = {e.id: i for i, e in enumerate(events)}
+        hidden: list[list[int]] = [[] for _ in events]
+        for p_index, event_id in profiles.hidden:
+            if event_id in row:
+                hidden[row[event_id]].append(p_index)
+        return cls(
+            events=list(events),
+            ids=np.array([e.id for e in events], np.int64),
+            lat=lat,
+            lon=lon,
+            x=x,
+            y=y,
+            z=z,
+            curvature_km=gaussian_radius_km(lat),
+            in_person=has_venue & np.array([e.format != "online" for e in events], bool),
+            online=np.array([e.format != "in_person" for e in events], bool),
+            intensity=np.array([e.intensity for e in events], np.int64),
+            cost=np.array([e.cost_cents for e in events], np.int64),
+            currency=np.array([vocab.currencies[e.currency] for e in events], np.int64),
+            tag_ids=[[vocab.tags[t] for t in dict.fromkeys(e.tags)] for e in events],
+            tag_words=_words([e.tags for e in events], vocab.tags).T.copy(),
+            lang_words=_words([e.languages for e in events], vocab.languages).T.copy(),
+            access_words=_words([e.accessibility for e in events], vocab.access).T.copy(),
+            minute_of_week=minutes,
+            hidden_by=[np.array(sorted(h), np.int64) for h in hidden],
+            descriptions=[describe_event(e) for e in events],
+        )
+
+    def explain(self, e: int, shared_mask: int) -> str:
+        """The explanation (without distance) for event row e and the subset of its tags
+        (bit j = its j-th distinct tag) the profile shares; as `scoring.explanation`."""
+        tags = tuple(dict.fromkeys(self.events[e].tags))
+        shared = tuple(t for j, t in enumerate(tags) if shared_mask >> j & 1)
+        description = self.descriptions[e]
+        return f"{describe_tags(shared)} · {description}" if shared else description

@@ -1,0 +1,107 @@
+"""The bulk scorer gives what `score_pair` gives, pair by pair, on random cities."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+import numpy as np
+import pytest
+
+from benchmarks.city import build_city
+from shared.bulk_scoring import Matches, prepare, score_all, score_chunk
+from shared.geodesy import distance_km
+from shared.scoring import ScoringEvent, ScoringProfile, Weights, score_pair
+
+
+def per_pair(
+    events: list[ScoringEvent], profiles: list[ScoringProfile], weights: Weights, now
+) -> dict[tuple[int, int], tuple]:
+    out = {}
+    for p in profiles:
+        for e in events:
+            km = None if e.lat is None else distance_km(p.home_lat, p.home_lon, e.lat, e.lon)
+            r = score_pair(p, e, weights, km, now=now)
+            if r is not None:
+                out[p.id, e.id] = r
+    return out
+
+
+def as_dict(m: Matches) -> dict[tuple[int, int], tuple]:
+    texts = m.explanations()
+    return {
+        (int(m.profile_id[i]), int(m.event_id[i])): (
+            m.score[i],
+            m.distance[i],
+            m.interest[i],
+            m.comfort[i],
+            None if np.isnan(m.distance_km[i]) else m.distance_km[i],
+            texts[i],
+        )
+        for i in range(len(m))
+    }
+
+
+def assert_same(bulk: dict, pairs: dict) -> None:
+    assert bulk.keys() == pairs.keys()
+    for key, r in pairs.items():
+        score, dist, interest, comfort, km, text = bulk[key]
+        assert (score, dist, interest, comfort) == pytest.approx(
+            (r.score, r.distance, r.interest, r.comfort), abs=1e-9
+        ), key
+        assert (km is None) == (r.distance_km is None), key
+        if km is not None:
+            assert km == pytest.approx(r.distance_km, abs=1e-6)
+        assert text == r.explanation
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bulk_equals_per_pair_on_a_random_city(seed: int) -> None:
+    city = build_city(250, 100, seed=seed)
+    # Shrink the city so most pairs are within reach and every rule gets exercised.
+    profiles = [
+        msgspec.structs.replace(p, radius_km=p.radius_km * 4) if p.id % 3 == 0 else p
+        for p in city.profiles
+    ]
+    weights = Weights(min_score=0.45, online_score=0.5, distance_decay_km=3)
+    bulk = score_all(city.events, profiles, weights, now=city.now)
+    expected = per_pair(city.events, profiles, weights, city.now)
+    assert len(expected) > 100
+    assert_same(as_dict(bulk), expected)
+
+
+def test_bulk_honours_hidden_events_and_time() -> None:
+    city = build_city(150, 50, seed=9)
+    later = city.now + timedelta(days=20)
+    target = city.events[0]
+    profiles = [
+        msgspec.structs.replace(p, hidden_event_ids=frozenset({target.id}), radius_km=40)
+        for p in city.profiles
+    ]
+    bulk = as_dict(score_all(city.events, profiles, Weights(), now=later))
+    assert not any(event_id == target.id for _, event_id in bulk)
+    assert_same(bulk, per_pair(city.events, profiles, Weights(), later))
+
+
+def test_chunks_add_up_to_the_whole() -> None:
+    city = build_city(500, 90, seed=4)
+    prepared = prepare(city.events, city.profiles, now=city.now)
+    whole = as_dict(score_chunk(prepared, Weights()))
+    parts: dict = {}
+    for start in range(0, len(prepared.events.ids), 25):
+        parts |= as_dict(score_chunk(prepared, Weights(), start, start + 25))
+    assert parts.keys() == whole.keys()
+    half = len(city.profiles) // 2
+    by_profiles = as_dict(score_all(city.events, city.profiles[:half], Weights(), now=city.now))
+    by_profiles |= as_dict(score_all(city.events, city.profiles[half:], Weights(), now=city.now))
+    assert by_profiles.keys() == whole.keys()
+
+
+def test_records_are_copy_rows() -> None:
+    city = build_city(200, 40, seed=5)
+    m = score_all(city.events, city.profiles, Weights(), now=city.now)
+    rows = list(m.records(weight_version=3))
+    assert len(rows) == len(m) > 0
+    online = [r for r in rows if r[6] is None]
+    assert all(r[3] == Weights().online_score for r in online)
+    assert all(len(r) == 9 and r[8] == 3 and isinstance(r[7], str) for r in rows)
