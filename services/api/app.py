@@ -13,6 +13,8 @@ from services.api.idempotency import idempotency_middleware
 from services.api.me import MeController
 from services.api.organisers import AdminOrganisersController
 from services.api.profiles import ProfilesController
+from services.api.stats import AdminStatsController
+from services.api.weights import AdminWeightsController
 from shared.http.service import build_app
 from shared.settings import Settings, load_settings
 
@@ -22,6 +24,8 @@ ROUTES: list[object] = [
     MeController,
     EventsController,
     AdminOrganisersController,
+    AdminWeightsController,
+    AdminStatsController,
 ]
 
 
