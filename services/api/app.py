@@ -8,8 +8,10 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from services.api.auth import provide_caller
+from services.api.console import console_setup
 from services.api.events import EventsController
 from services.api.idempotency import idempotency_middleware
+from services.api.matches import MatchesController
 from services.api.me import MeController
 from services.api.organisers import AdminOrganisersController
 from services.api.profiles import ProfilesController
@@ -22,6 +24,7 @@ from shared.settings import Settings, load_settings
 ROUTES: list[object] = [
     ProfilesController,
     MeController,
+    MatchesController,
     EventsController,
     AdminOrganisersController,
     AdminWeightsController,
@@ -37,6 +40,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={"caller": Provide(provide_caller)},
         middleware=[idempotency_middleware],
         openapi_title="lowkey API",
+        on_app_init=[console_setup(settings)],
     )
 
 

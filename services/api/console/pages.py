@@ -1,0 +1,142 @@
+"""Console pages: the overview, and the weights page with its live preview, save,
+history, re-activation and re-score progress. Rendered on the server; htmx swaps parts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import asyncpg
+import msgspec
+from arq.connections import ArqRedis
+from litestar import Controller, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from services.api.console.forms import FIELDS, parse_preview, parse_update
+from services.api.console.session import signed_in
+from services.api.stats import collect_stats
+from services.api.weights import activate_version, save_weights, weight_history
+from shared.db.weights import active_version, last_rescore_run
+from shared.models.weights import PreviewResult
+from shared.preview import run_preview
+from shared.settings import Settings
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+HISTORY_ROWS = 20
+SHOWN_USERS = 8  # changed users shown side by side; the counts cover the whole sample
+
+
+class OverviewController(Controller):
+    path = "/admin"
+    guards = [signed_in]
+
+    @get("/")
+    async def overview(self, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings) -> Template:
+        stats = await collect_stats(pool, queue, settings)
+        return Template("overview.html", context={"page": "overview", "stats": stats})
+
+
+class WeightsPageController(Controller):
+    path = "/admin/weights"
+    guards = [signed_in]
+
+    @get("/")
+    async def weights_page(self, pool: asyncpg.Pool) -> Template:
+        return await _weights_page(pool)
+
+    @post("/", status_code=303)
+    async def save(
+        self, data: Form, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+    ) -> Redirect | Template:
+        update, errors = parse_update(data)
+        if update is None:
+            return await _weights_page(pool, form=data, errors=errors, status_code=422)
+        await save_weights(pool, queue, settings, update)
+        return Redirect("/admin/weights", status_code=303)
+
+    @post("/preview", status_code=200)
+    async def preview(self, data: Form, pool: asyncpg.Pool) -> Template:
+        request, errors = parse_preview(data)
+        result = None
+        if request is not None:
+            result = await run_preview(
+                pool,
+                request.weights.to_weights(),
+                sample_size=request.sample_size,
+                seed=request.seed,
+            )
+        return Template("_preview.html", context=_preview_context(result, errors))
+
+    @post("/{version:int}/activate", status_code=303)
+    async def activate(
+        self, version: int, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+    ) -> Redirect:
+        await activate_version(pool, queue, settings, version)
+        return Redirect("/admin/weights", status_code=303)
+
+    @get("/progress")
+    async def progress(self, pool: asyncpg.Pool) -> Template:
+        async with pool.acquire() as conn:
+            run = await last_rescore_run(conn)
+        return Template("_progress.html", context={"run": run})
+
+
+async def _weights_page(
+    pool: asyncpg.Pool,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    async with pool.acquire() as conn:
+        active = await active_version(conn)
+        run = await last_rescore_run(conn)
+    history = await weight_history(pool, limit=HISTORY_ROWS, cursor=None)
+    values = {f.name: getattr(active, f.name) for f in FIELDS}
+    if form:
+        values.update({k: v for k, v in form.items() if k in values})
+    return Template(
+        "weights.html",
+        status_code=status_code,
+        context={
+            "page": "weights",
+            "active": active,
+            "fields": FIELDS,
+            "values": values,
+            "form": form or {},
+            "errors": errors or {},
+            "history": history.items,
+            "run": run,
+        },
+    )
+
+
+def _preview_context(result: PreviewResult | None, errors: dict[str, str]) -> dict[str, Any]:
+    if result is None:
+        return {"result": None, "errors": errors}
+    changed = [u for u in result.users if u.changed][:SHOWN_USERS]
+    peak = max([*result.histogram.before, *result.histogram.after, 1])
+    bins = [
+        {
+            "label": f"{lo:.1f} to {hi:.1f}",
+            "before": b,
+            "after": a,
+            "before_pct": round(100 * b / peak),
+            "after_pct": round(100 * a / peak),
+        }
+        for lo, hi, b, a in zip(
+            result.histogram.edges,
+            result.histogram.edges[1:],
+            result.histogram.before,
+            result.histogram.after,
+            strict=False,
+        )
+    ]
+    return {
+        "result": msgspec.to_builtins(result),
+        "changed": msgspec.to_builtins(changed),
+        "bins": bins,
+        "errors": errors,
+    }
