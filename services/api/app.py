@@ -11,6 +11,7 @@ from services.api.auth import provide_caller
 from services.api.console import console_setup
 from services.api.events import EventsController
 from services.api.idempotency import idempotency_middleware
+from services.api.matches import MatchesController
 from services.api.me import MeController
 from services.api.organisers import AdminOrganisersController
 from services.api.profiles import ProfilesController
@@ -23,6 +24,7 @@ from shared.settings import Settings, load_settings
 ROUTES: list[object] = [
     ProfilesController,
     MeController,
+    MatchesController,
     EventsController,
     AdminOrganisersController,
     AdminWeightsController,

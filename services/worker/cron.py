@@ -1,14 +1,20 @@
-"""Scheduled jobs that keep the outbox honest: re-enqueue what is pending, prune what is done."""
+"""Scheduled jobs: keep the outbox and re-score chunks honest (re-enqueue what is pending,
+prune what is done), drop matches of events that are over, and a nightly full re-score.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from arq import cron
 
+from services.worker.jobs import CHUNK_TIMEOUT_S, enqueue_chunk
 from services.worker.metrics import measured, sample_depths
-from shared.db import outbox
+from shared.db import outbox, rescore
+from shared.db.matches import drop_over_matches
+from shared.db.scoring_inputs import active_version
 from shared.queue import enqueue_outbox
 
 log = logging.getLogger("lowkey.worker.cron")
@@ -16,6 +22,9 @@ log = logging.getLogger("lowkey.worker.cron")
 # An enqueued row not done after this long is assumed lost (Redis restarted, job
 # killed) and enqueued again; the job id keeps a still-queued job from doubling.
 STALE_AFTER_S = 30.0
+# A chunk not done this long after it was enqueued was lost (Redis restarted) or failed
+# for good; arq itself re-runs a killed one after its timeout + 10 s.
+CHUNK_STALE_AFTER_S = CHUNK_TIMEOUT_S + 25.0
 
 
 @measured
@@ -34,13 +43,58 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     return enqueued
 
 
+@measured
+async def sweep_rescore_chunks(ctx: dict[str, Any]) -> int:
+    """Enqueue again the chunks of unfinished re-score runs that are long overdue."""
+    pool, queue, prefix = ctx["pool"], ctx["redis"], ctx["settings"].redis_prefix
+    enqueued = 0
+    async with pool.acquire() as conn, conn.transaction():
+        for row in await rescore.claim_lost_chunks(conn, older_than_s=CHUNK_STALE_AFTER_S):
+            if not await enqueue_chunk(queue, prefix, row["run_id"], row["chunk_no"]):
+                break
+            await rescore.mark_chunk_enqueued(conn, row["run_id"], row["chunk_no"])
+            enqueued += 1
+    if enqueued:
+        log.info("re-score chunks enqueued again", extra={"count": enqueued})
+    return enqueued
+
+
+@measured
 async def prune_outbox(ctx: dict[str, Any]) -> None:
     async with ctx["pool"].acquire() as conn:
         await outbox.delete_old_done(conn)
 
 
+@measured
+async def drop_over(ctx: dict[str, Any]) -> int:
+    """Delete the matches of events that are over (the feed and the API skip them anyway)."""
+    async with ctx["pool"].acquire() as conn:
+        dropped = await drop_over_matches(conn, datetime.now(UTC))
+    if dropped:
+        log.info("matches of events over dropped", extra={"count": dropped})
+    return dropped
+
+
+@measured
+async def nightly_rescore(ctx: dict[str, Any]) -> None:
+    """A full re-score with the active weights, through the outbox like a weight change:
+    it heals anything a lost or failed job left behind, and time-dependent eligibility."""
+    pool, settings = ctx["pool"], ctx["settings"]
+    async with pool.acquire() as conn, conn.transaction():
+        version = await active_version(conn)
+        await rescore.add_run(conn, version, "nightly")
+        outbox_id = await outbox.add_outbox(conn, "rescore", version)
+    if await enqueue_outbox(ctx["redis"], settings.redis_prefix, "rescore", outbox_id, version):
+        async with pool.acquire() as conn:
+            await outbox.mark_enqueued(conn, outbox_id)
+
+
 CRON_JOBS = [
     cron(sweep_outbox, second={0, 10, 20, 30, 40, 50}, run_at_startup=True, timeout=20),
-    cron(prune_outbox, minute={17}, second=0, timeout=60),
+    cron(sweep_rescore_chunks, second={3, 33}, run_at_startup=True, timeout=20),
+    cron(prune_outbox, minute={17}, second=0, timeout=20),
+    cron(drop_over, minute=set(range(0, 60, 5)), second=40, run_at_startup=True, timeout=20),
+    # Not at start-up: every restart would otherwise re-score the whole city.
+    cron(nightly_rescore, hour={3}, minute={30}, second=0, timeout=10),
     cron(sample_depths, second={5, 15, 25, 35, 45, 55}, timeout=5),
 ]

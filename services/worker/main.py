@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.worker import Worker
+from arq.worker import Worker, func
 
+from services.worker import jobs
 from services.worker.cron import CRON_JOBS
 from services.worker.metrics import serve_metrics
 from shared.db.pool import create_pool
 from shared.queue import redis_settings
 from shared.settings import Settings
+
+# Every job with its own short timeout (a killed job is re-run after the longest + 10 s).
+FUNCTIONS = [
+    func(jobs.score_event, timeout=jobs.SCORE_TIMEOUT_S),
+    func(jobs.score_profile, timeout=jobs.SCORE_TIMEOUT_S),
+    func(jobs.rescore_all, timeout=jobs.RESCORE_ALL_TIMEOUT_S),
+    func(jobs.rescore_chunk, timeout=jobs.CHUNK_TIMEOUT_S),
+]
 
 
 def create_worker(settings: Settings, **overrides: Any) -> Worker:
@@ -27,7 +36,7 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
             await pool.close()
 
     options: dict[str, Any] = {
-        "functions": [],
+        "functions": FUNCTIONS,
         "cron_jobs": CRON_JOBS,
         "redis_settings": redis_settings(settings),
         "queue_name": settings.queue_name,
@@ -35,7 +44,7 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
         "on_shutdown": shutdown,
         "handle_signals": False,
         "max_jobs": 4,
-        "job_timeout": 60,
+        "job_timeout": 20,
         "keep_result": 0,
     }
     options.update(overrides)

@@ -1,0 +1,89 @@
+"""GET /v1/me/matches: the user's matches, best first, each with its event, components,
+distance and the explanation (the API's, with the distance in front).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+import asyncpg
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from services.api.auth import Caller, profile_only
+from services.api.responses import problems
+from shared.db.events import event_from_row
+from shared.db.matches import list_for_profile
+from shared.http.problems import Invalid
+from shared.models.common import Base, Page
+from shared.models.events import Event
+from shared.scoring import with_distance
+
+
+class Components(Base):
+    distance: float
+    interest: float
+    comfort: float
+
+
+class Match(Base):
+    event: Event
+    score: float
+    components: Components
+    distance_km: float | None
+    explanation: str
+
+
+def encode_cursor(score: float, event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}|{event_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[float, int] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, event_id = raw.split("|")
+        return float(score), int(event_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid.field("cursor", "is not a cursor from this list") from None
+
+
+class MatchesController(Controller):
+    path = "/v1/me/matches"
+    tags = ["me"]
+    guards = [profile_only]
+
+    @get("/", responses=problems(401, 403, 422), summary="Your matches, best first")
+    async def list_matches(
+        self,
+        caller: Caller,
+        pool: asyncpg.Pool,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+        cursor: str | None = None,
+    ) -> Page[Match]:
+        """Cancelled events stay listed (with their status) until they are over."""
+        assert caller.id is not None
+        async with pool.acquire() as conn:
+            rows = await list_for_profile(conn, caller.id, decode_cursor(cursor), limit + 1)
+        items = [
+            Match(
+                event=event_from_row(event),
+                score=float(r["m_score"]),
+                components=Components(
+                    distance=float(r["m_distance"]),
+                    interest=float(r["m_interest"]),
+                    comfort=float(r["m_comfort"]),
+                ),
+                distance_km=r["m_distance_km"],
+                explanation=with_distance(r["m_explanation"], r["m_distance_km"]),
+            )
+            for event, r in rows[:limit]
+        ]
+        last = rows[limit - 1][1] if len(rows) > limit else None
+        return Page(
+            items=items,
+            next=None if last is None else encode_cursor(last["m_score"], last["id"]),
+        )

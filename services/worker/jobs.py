@@ -1,0 +1,256 @@
+"""The scoring jobs: one event, one profile, a full re-score's fan-out and its chunks.
+
+Thin: load -> score (shared.scoring / shared.bulk_scoring) -> write, the write and the
+outbox row's "done" in one transaction. Every job is idempotent: it recomputes its
+subject from what is stored now, so running it twice, or twice at once, changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+from arq import Retry
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+
+from services.worker.metrics import measured
+from shared import bulk_scoring, jobs
+from shared.db import candidates, rescore
+from shared.db import matches as db_matches
+from shared.db import scoring_inputs as inputs
+from shared.db.outbox import mark_done
+from shared.geodesy import distances_km
+from shared.scoring import PairScore, ScoringEvent, ScoringProfile, Weights, is_over, score_pair
+
+log = logging.getLogger("lowkey.worker.jobs")
+
+# Short timeouts: arq re-runs a killed job only after the longest timeout + 10 s.
+SCORE_TIMEOUT_S = 15
+RESCORE_ALL_TIMEOUT_S = 15
+CHUNK_TIMEOUT_S = 20
+# Profiles per re-score chunk: big enough that per-chunk overhead (loading every live
+# event) stays small, small enough that a chunk finishes well inside its timeout.
+CHUNK_SIZE = 10_000
+# Failures that a later try heals: lock conflicts, a row deleted under us, a lost server.
+TRANSIENT = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.ForeignKeyViolationError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
+
+
+def chunk_job_id(prefix: str, run_id: int, chunk_no: int) -> str:
+    return f"{prefix}:rescore-chunk:{run_id}:{chunk_no}"
+
+
+@contextlib.asynccontextmanager
+async def retry_transient() -> AsyncIterator[None]:
+    try:
+        yield
+    except TRANSIENT as exc:
+        log.warning("job will be retried", extra={"error": type(exc).__name__})
+        raise Retry(defer=1) from exc
+
+
+def pairs_for_event(
+    event: ScoringEvent, profiles: Sequence[ScoringProfile], weights: Weights, now: datetime
+) -> list[tuple[int, PairScore]]:
+    """Exact geodesic (pyproj, Karney's algorithm) and the pure scoring for one event."""
+    km: list[float | None] = [None] * len(profiles)
+    if event.lat is not None and event.lon is not None and profiles:
+        km = distances_km(
+            [p.home_lat for p in profiles], [p.home_lon for p in profiles], event.lat, event.lon
+        ).tolist()
+    out = []
+    for profile, d in zip(profiles, km, strict=True):
+        scored = score_pair(profile, event, weights, d, now=now)
+        if scored is not None:
+            out.append((profile.id, scored))
+    return out
+
+
+def pairs_for_profile(
+    profile: ScoringProfile, events: Sequence[ScoringEvent], weights: Weights, now: datetime
+) -> list[tuple[int, PairScore]]:
+    venues = [(e.id, e.lat, e.lon) for e in events if e.lat is not None and e.lon is not None]
+    km_by_event: dict[int, float] = {}
+    if venues:
+        ids, lats, lons = zip(*venues, strict=True)
+        km = distances_km(profile.home_lat, profile.home_lon, lats, lons)
+        km_by_event = dict(zip(ids, km.tolist(), strict=True))
+    out = []
+    for event in events:
+        scored = score_pair(profile, event, weights, km_by_event.get(event.id), now=now)
+        if scored is not None:
+            out.append((profile.id, scored))
+    return out
+
+
+async def _weights(conn: asyncpg.Connection) -> tuple[int, Weights]:
+    version = await inputs.active_version(conn)
+    weights = await inputs.load_weights(conn, version)
+    assert weights is not None, "the active version exists (foreign key)"
+    return version, weights
+
+
+@measured
+async def score_event(ctx: dict[str, Any], outbox_id: int, event_id: int) -> int:
+    """(Re-)score one event against the profiles that can reach it; returns its matches."""
+    now = datetime.now(UTC)
+    async with retry_transient(), ctx["pool"].acquire() as conn, conn.transaction():
+        await db_matches.lock_writers(conn)
+        version, weights = await _weights(conn)
+        found = await inputs.load_event(conn, event_id)
+        pairs: list[tuple[int, PairScore]] = []
+        if found is None:
+            pass  # deleted: its matches went with it (cascade)
+        elif is_over(found[0], now):
+            await db_matches.drop_event_matches(conn, event_id)
+        elif found[0].status == "scheduled":
+            event = found[0]
+            ids = await candidates.profiles_for_event(
+                conn,
+                event.lat if event.format != "online" else None,
+                event.lon if event.format != "online" else None,
+                online=event.format in ("online", "hybrid"),
+            )
+            profiles = await inputs.load_profiles(conn, ids)
+            pairs = pairs_for_event(event, profiles, weights, now)
+            await db_matches.write_event_matches(conn, event_id, pairs, version)
+        # Cancelled: existing matches stay (the event's status flags them), none are added.
+        await mark_done(conn, [outbox_id])
+    return len(pairs)
+
+
+@measured
+async def score_profile(ctx: dict[str, Any], outbox_id: int, profile_id: int) -> int:
+    """(Re-)score one profile against the live events within its reach; returns its matches."""
+    now = datetime.now(UTC)
+    async with retry_transient(), ctx["pool"].acquire() as conn, conn.transaction():
+        await db_matches.lock_writers(conn)
+        version, weights = await _weights(conn)
+        loaded = await inputs.load_profiles(conn, [profile_id])
+        pairs: list[tuple[int, PairScore]] = []
+        if loaded:  # an erased profile's matches went with it
+            profile = loaded[0]
+            ids = await candidates.events_for_profile(
+                conn,
+                profile.home_lat,
+                profile.home_lon,
+                profile.radius_km,
+                in_person="in_person" in profile.formats,
+                online="online" in profile.formats,
+                now=now,
+            )
+            events = await inputs.load_events(conn, ids)
+            pairs = pairs_for_profile(profile, events, weights, now)
+            await db_matches.write_profile_matches(
+                conn, profile_id, pairs, version, profile.hidden_event_ids
+            )
+        await mark_done(conn, [outbox_id])
+    return len(pairs)
+
+
+async def enqueue_chunk(queue: ArqRedis, prefix: str, run_id: int, chunk_no: int) -> bool:
+    """Enqueue one chunk; a chunk already queued or running keeps its id (no double)."""
+    try:
+        await queue.enqueue_job(
+            jobs.RESCORE_CHUNK, run_id, chunk_no, _job_id=chunk_job_id(prefix, run_id, chunk_no)
+        )
+    except (RedisError, OSError) as exc:
+        log.warning("chunk enqueue deferred to the sweep", extra={"error": type(exc).__name__})
+        return False
+    return True
+
+
+@measured
+async def rescore_all(ctx: dict[str, Any], outbox_id: int, version: int) -> int:
+    """Fan a full re-score of `version` out into chunks; returns how many."""
+    async with retry_transient(), ctx["pool"].acquire() as conn, conn.transaction():
+        if await rescore.outbox_done(conn, outbox_id):
+            return 0  # fanned out already (a retry)
+        run_id = await rescore.run_for(conn, version, "rescore")
+        if await inputs.active_version(conn) != version:
+            await rescore.finish_run(conn, run_id)  # superseded before it started
+            chunks = 0
+        else:
+            chunks = await rescore.fan_out(conn, run_id, CHUNK_SIZE)
+        await mark_done(conn, [outbox_id])
+    prefix = ctx["settings"].redis_prefix
+    for chunk_no in range(chunks):
+        # Not sent now (Redis gone): the chunk sweep sends it once it is stale.
+        await enqueue_chunk(ctx["redis"], prefix, run_id, chunk_no)
+    log.info("re-score fanned out", extra={"run": run_id, "version": version, "chunks": chunks})
+    return chunks
+
+
+def _bulk(
+    events: list[ScoringEvent], profiles: list[ScoringProfile], weights: Weights, now: datetime
+) -> bulk_scoring.Matches:
+    return bulk_scoring.score_all(events, profiles, weights, now=now)
+
+
+@measured
+async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
+    """Re-score one profile range against every live event with the run's version.
+
+    Reads and scores without the writers' lock, then, under it (shared with other
+    chunks), keeps only pairs whose profile and event are unchanged since the read:
+    a change's own job runs after it and scores those. Returns the chunk's matches.
+    """
+    now = datetime.now(UTC)
+    async with retry_transient(), ctx["pool"].acquire() as conn:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            chunk = await rescore.get_chunk(conn, run_id, chunk_no)
+            if chunk is None or chunk["done_at"] is not None:
+                return 0
+            version = chunk["weight_version"]
+            weights = await inputs.load_weights(conn, version)
+            assert weights is not None
+            superseded = await inputs.active_version(conn) != version
+            events, event_seq = await inputs.load_live_events(conn, now)
+            profiles, profile_state = await inputs.load_profile_range(
+                conn, chunk["first_profile_id"], chunk["last_profile_id"]
+            )
+        if superseded:
+            events, profiles = [], []  # the newer run re-scores these profiles
+        found = await asyncio.to_thread(_bulk, events, profiles, weights, now)
+        async with conn.transaction():
+            await db_matches.lock_writers(conn, shared=True)
+            locked = await rescore.claim_chunk(conn, run_id, chunk_no)
+            if locked is None or locked["done_at"] is not None:
+                return 0  # another worker finished it meanwhile
+            count = 0
+            if not superseded and await inputs.active_version(conn) == version:
+                count = await _write_valid(conn, found, event_seq, profile_state, version)
+            await rescore.chunk_done(conn, run_id, chunk_no, len(events) * len(profiles), count)
+    return count
+
+
+async def _write_valid(
+    conn: asyncpg.Connection,
+    found: bulk_scoring.Matches,
+    event_seq: dict[int, int],
+    profile_state: dict[int, inputs.ProfileVersion],
+    version: int,
+) -> int:
+    """Write the pairs whose event and profile are as they were read (locked now)."""
+    now_seq = await inputs.lock_event_versions(conn, list(event_seq))
+    now_state = await inputs.lock_profile_versions(conn, list(profile_state))
+    events = [i for i, s in event_seq.items() if now_seq.get(i) == s]
+    profiles = [i for i, s in profile_state.items() if now_state.get(i) == s]
+    keep = np.isin(found.profile_id, profiles) & np.isin(found.event_id, events)
+    if not keep.all():
+        log.info("re-score chunk skips changed rows", extra={"pairs": int((~keep).sum())})
+    records = [r for r, k in zip(found.records(version), keep.tolist(), strict=True) if k]
+    return await db_matches.write_chunk(conn, records, profiles, events)

@@ -1,0 +1,129 @@
+"""SQL for full re-score runs and their chunks (profile id ranges): fan-out, progress,
+completion, and finding chunks that were lost (enqueued long ago, never done).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+# The run the API (or the nightly check) recorded with the outbox row: the newest of this
+# version not fanned out yet. A run without one is created.
+FIND_RUN = """
+SELECT id FROM rescore_runs
+WHERE weight_version = $1 AND finished_at IS NULL AND chunks_total = 0
+ORDER BY id DESC LIMIT 1
+FOR UPDATE
+"""
+INSERT_RUN = "INSERT INTO rescore_runs (weight_version, reason) VALUES ($1, $2) RETURNING id"
+# Profile id ranges of about $1 profiles each, from the ids themselves (ids may be sparse).
+CHUNK_BOUNDS = """
+SELECT min(id) AS first_id, max(id) AS last_id
+FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / $1 AS chunk FROM profiles) AS p
+GROUP BY chunk ORDER BY chunk
+"""
+INSERT_CHUNKS = """
+INSERT INTO rescore_chunks (run_id, chunk_no, first_profile_id, last_profile_id, enqueued_at)
+SELECT $1, n - 1, f, l, now() FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS t(f, l, n)
+"""
+SET_TOTAL = """
+UPDATE rescore_runs SET chunks_total = $2,
+    finished_at = CASE WHEN $2 = 0 THEN now() END
+WHERE id = $1
+"""
+FINISH_RUN = "UPDATE rescore_runs SET finished_at = now() WHERE id = $1 AND finished_at IS NULL"
+CLAIM_CHUNK = """
+SELECT c.first_profile_id, c.last_profile_id, c.done_at, r.weight_version
+FROM rescore_chunks c JOIN rescore_runs r ON r.id = c.run_id
+WHERE c.run_id = $1 AND c.chunk_no = $2
+FOR UPDATE OF c
+"""
+GET_CHUNK = CLAIM_CHUNK.replace("FOR UPDATE OF c", "")
+OUTBOX_DONE = "SELECT done_at IS NOT NULL FROM outbox WHERE id = $1 FOR UPDATE"
+CHUNK_DONE = """
+WITH c AS (
+    UPDATE rescore_chunks SET done_at = now(), pairs = $3, matches = $4
+    WHERE run_id = $1 AND chunk_no = $2 AND done_at IS NULL
+    RETURNING run_id
+)
+UPDATE rescore_runs r SET
+    chunks_done = r.chunks_done + 1, pairs = r.pairs + $3, matches = r.matches + $4,
+    finished_at = CASE WHEN r.chunks_done + 1 >= r.chunks_total THEN now() END
+FROM c WHERE r.id = c.run_id
+"""
+# Chunks of unfinished runs enqueued longer ago than any run of one could take.
+CLAIM_LOST_CHUNKS = """
+SELECT c.run_id, c.chunk_no FROM rescore_chunks c JOIN rescore_runs r ON r.id = c.run_id
+WHERE r.finished_at IS NULL AND c.done_at IS NULL
+  AND (c.enqueued_at IS NULL OR c.enqueued_at < now() - make_interval(secs => $1))
+ORDER BY c.run_id, c.chunk_no
+LIMIT $2
+FOR UPDATE OF c SKIP LOCKED
+"""
+MARK_CHUNK_ENQUEUED = """
+UPDATE rescore_chunks SET enqueued_at = now() WHERE run_id = $1 AND chunk_no = $2
+"""
+
+
+async def run_for(conn: asyncpg.Connection, version: int, reason: str) -> int:
+    """The not yet fanned-out run of this version (locked), or a new one."""
+    run_id = await conn.fetchval(FIND_RUN, version)
+    if run_id is None:
+        run_id = await conn.fetchval(INSERT_RUN, version, reason)
+    return int(run_id)
+
+
+async def add_run(conn: asyncpg.Connection, version: int, reason: str) -> int:
+    run_id: int = await conn.fetchval(INSERT_RUN, version, reason)
+    return run_id
+
+
+async def fan_out(conn: asyncpg.Connection, run_id: int, chunk_size: int) -> int:
+    """Record the run's chunks; returns how many (0 finishes the run at once)."""
+    bounds = await conn.fetch(CHUNK_BOUNDS, chunk_size)
+    firsts = [b["first_id"] for b in bounds]
+    lasts = [b["last_id"] for b in bounds]
+    await conn.execute(INSERT_CHUNKS, run_id, firsts, lasts)
+    await conn.execute(SET_TOTAL, run_id, len(bounds))
+    return len(bounds)
+
+
+async def finish_run(conn: asyncpg.Connection, run_id: int) -> None:
+    await conn.execute(FINISH_RUN, run_id)
+
+
+async def claim_chunk(
+    conn: asyncpg.Connection, run_id: int, chunk_no: int
+) -> asyncpg.Record | None:
+    """The chunk's range and version, locked for this transaction (None: no such chunk)."""
+    row: asyncpg.Record | None = await conn.fetchrow(CLAIM_CHUNK, run_id, chunk_no)
+    return row
+
+
+async def get_chunk(conn: asyncpg.Connection, run_id: int, chunk_no: int) -> asyncpg.Record | None:
+    """The chunk's range, version and done_at, without a lock (for the read phase)."""
+    row: asyncpg.Record | None = await conn.fetchrow(GET_CHUNK, run_id, chunk_no)
+    return row
+
+
+async def outbox_done(conn: asyncpg.Connection, outbox_id: int) -> bool:
+    """Lock the outbox row; True when it is done (or gone: erased work)."""
+    done = await conn.fetchval(OUTBOX_DONE, outbox_id)
+    return done is None or bool(done)
+
+
+async def chunk_done(
+    conn: asyncpg.Connection, run_id: int, chunk_no: int, pairs: int, matches: int
+) -> None:
+    """Count the chunk into its run (once) and finish the run with its last chunk."""
+    await conn.execute(CHUNK_DONE, run_id, chunk_no, pairs, matches)
+
+
+async def claim_lost_chunks(
+    conn: asyncpg.Connection, *, older_than_s: float, limit: int = 200
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(CLAIM_LOST_CHUNKS, older_than_s, limit)
+    return rows
+
+
+async def mark_chunk_enqueued(conn: asyncpg.Connection, run_id: int, chunk_no: int) -> None:
+    await conn.execute(MARK_CHUNK_ENQUEUED, run_id, chunk_no)

@@ -1,0 +1,164 @@
+"""Loads what scoring needs from PostgreSQL as `shared.scoring` Structs: events, profiles
+(with their hidden events), weight sets, and the row versions a re-score validates against.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from shared.scoring import ScoringEvent, ScoringProfile, Weights, availability_from_wire
+
+_EVENT_COLUMNS = """
+    e.id, e.format, e.lat, e.lon, e.tags, e.intensity, e.group_size, e.structure, e.noise,
+    e.talking_optional, e.newcomer_support, e.starts_at, e.ends_at, e.timezone, e.recurrence,
+    e.over_at, e.status, e.cost_cents, e.currency, e.languages, e.accessibility, e.sequence
+"""
+_PROFILE_COLUMNS = """
+    p.id, p.home_lat, p.home_lon, p.radius_km, p.interests, p.comfort_level, p.open_to_stretch,
+    p.formats, p.max_cost_cents, p.currency, p.languages, p.accessibility_needs, p.availability,
+    p.timezone, p.max_events_per_week, p.updated_at,
+    ARRAY(SELECT h.event_id FROM hidden_events h WHERE h.profile_id = p.id ORDER BY h.event_id)
+        AS hidden
+"""
+# FOR KEY SHARE: the rows a job will reference cannot be deleted under it (so no foreign
+# key error half-way), while organisers' and users' ordinary updates are not blocked.
+SELECT_EVENT = f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.id = $1 FOR KEY SHARE"  # noqa: S608
+SELECT_EVENTS = f"""
+SELECT {_EVENT_COLUMNS} FROM events e WHERE e.id = ANY($1::bigint[]) ORDER BY e.id FOR KEY SHARE
+"""  # noqa: S608
+SELECT_LIVE_EVENTS = f"""
+SELECT {_EVENT_COLUMNS} FROM events e
+WHERE e.status = 'scheduled' AND (e.over_at IS NULL OR e.over_at > $1)
+ORDER BY e.id
+"""  # noqa: S608
+SELECT_PROFILES = f"""
+SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id = ANY($1::bigint[]) ORDER BY p.id FOR KEY SHARE
+"""  # noqa: S608
+SELECT_PROFILE_RANGE = f"""
+SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id BETWEEN $1 AND $2 ORDER BY p.id
+"""  # noqa: S608
+# What a chunk computed from must still hold when it writes: event sequences (every
+# change, cancelling included, bumps it), profile updated_at and hidden sets.
+LOCK_EVENT_VERSIONS = """
+SELECT id, sequence, status FROM events WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE
+"""
+LOCK_PROFILE_VERSIONS = """
+SELECT p.id, p.updated_at,
+    ARRAY(SELECT h.event_id FROM hidden_events h WHERE h.profile_id = p.id ORDER BY h.event_id)
+        AS hidden
+FROM profiles p WHERE p.id = ANY($1::bigint[]) ORDER BY p.id FOR KEY SHARE
+"""
+SELECT_WEIGHTS = """
+SELECT distance, interest, comfort, distance_decay_km, online_score, stretch_penalty, min_score
+FROM weight_versions WHERE version = $1
+"""
+SELECT_ACTIVE_VERSION = "SELECT version FROM active_weights"
+
+
+def event_from_row(row: asyncpg.Record) -> ScoringEvent:
+    return ScoringEvent(
+        id=row["id"],
+        format=row["format"],
+        lat=row["lat"],
+        lon=row["lon"],
+        tags=tuple(row["tags"]),
+        intensity=row["intensity"],
+        group_size=row["group_size"],
+        structure=row["structure"],
+        noise=row["noise"],
+        talking_optional=row["talking_optional"],
+        newcomer_support=row["newcomer_support"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        timezone=row["timezone"],
+        recurrence=row["recurrence"],
+        over_at=row["over_at"],
+        status=row["status"],
+        cost_cents=row["cost_cents"],
+        currency=row["currency"],
+        languages=tuple(row["languages"]),
+        accessibility=tuple(row["accessibility"]),
+    )
+
+
+def profile_from_row(row: asyncpg.Record) -> ScoringProfile:
+    return ScoringProfile(
+        id=row["id"],
+        home_lat=row["home_lat"],
+        home_lon=row["home_lon"],
+        radius_km=row["radius_km"],
+        interests={str(k): float(v) for k, v in row["interests"].items()},
+        comfort_level=row["comfort_level"],
+        open_to_stretch=row["open_to_stretch"],
+        formats=tuple(row["formats"]),
+        max_cost_cents=row["max_cost_cents"],
+        currency=row["currency"],
+        languages=tuple(row["languages"]),
+        accessibility_needs=tuple(row["accessibility_needs"]),
+        availability=availability_from_wire(row["availability"]),
+        timezone=row["timezone"],
+        max_events_per_week=row["max_events_per_week"],
+        hidden_event_ids=frozenset(row["hidden"]),
+    )
+
+
+async def load_event(conn: asyncpg.Connection, event_id: int) -> tuple[ScoringEvent, int] | None:
+    """The event and its sequence (key-share locked), or None when it is gone."""
+    row = await conn.fetchrow(SELECT_EVENT, event_id)
+    return None if row is None else (event_from_row(row), row["sequence"])
+
+
+async def load_events(conn: asyncpg.Connection, event_ids: list[int]) -> list[ScoringEvent]:
+    """These events (those still there), key-share locked, by id."""
+    return [event_from_row(r) for r in await conn.fetch(SELECT_EVENTS, event_ids)]
+
+
+async def load_live_events(
+    conn: asyncpg.Connection, now: datetime
+) -> tuple[list[ScoringEvent], dict[int, int]]:
+    """Every scheduled event not over at `now`, and each one's sequence."""
+    rows = await conn.fetch(SELECT_LIVE_EVENTS, now)
+    return [event_from_row(r) for r in rows], {r["id"]: r["sequence"] for r in rows}
+
+
+async def load_profiles(conn: asyncpg.Connection, profile_ids: list[int]) -> list[ScoringProfile]:
+    """These profiles (those still there) with their hidden events, key-share locked."""
+    return [profile_from_row(r) for r in await conn.fetch(SELECT_PROFILES, profile_ids)]
+
+
+ProfileVersion = tuple[datetime, tuple[int, ...]]
+
+
+async def load_profile_range(
+    conn: asyncpg.Connection, first_id: int, last_id: int
+) -> tuple[list[ScoringProfile], dict[int, ProfileVersion]]:
+    """Profiles with ids in [first_id, last_id] and what identifies their current state."""
+    rows = await conn.fetch(SELECT_PROFILE_RANGE, first_id, last_id)
+    versions = {r["id"]: (r["updated_at"], tuple(r["hidden"])) for r in rows}
+    return [profile_from_row(r) for r in rows], versions
+
+
+async def lock_event_versions(conn: asyncpg.Connection, event_ids: list[int]) -> dict[int, int]:
+    """Current sequences of these events, key-share locked (a missing id is gone).
+    Cancelled events count as changed: their matches are kept as they are."""
+    rows = await conn.fetch(LOCK_EVENT_VERSIONS, event_ids)
+    return {r["id"]: r["sequence"] for r in rows if r["status"] == "scheduled"}
+
+
+async def lock_profile_versions(
+    conn: asyncpg.Connection, profile_ids: list[int]
+) -> dict[int, ProfileVersion]:
+    rows = await conn.fetch(LOCK_PROFILE_VERSIONS, profile_ids)
+    return {r["id"]: (r["updated_at"], tuple(r["hidden"])) for r in rows}
+
+
+async def load_weights(conn: asyncpg.Connection, version: int) -> Weights | None:
+    row = await conn.fetchrow(SELECT_WEIGHTS, version)
+    return None if row is None else Weights(**dict(row))
+
+
+async def active_version(conn: asyncpg.Connection) -> int:
+    version: int = await conn.fetchval(SELECT_ACTIVE_VERSION)
+    return version

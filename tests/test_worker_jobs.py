@@ -1,0 +1,350 @@
+"""The scoring jobs called directly on the real database: idempotence, concurrency, the
+indexes the candidate queries use, the re-score chunk's guards against stale writes.
+
+Also holds `expected_matches`: a from-scratch computation with the pure scoring over
+every pair, which the end-to-end and fault tests compare the stored matches with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from arq.connections import ArqRedis
+
+from services.worker import jobs
+from shared import bulk_scoring
+from shared.crypto import token_hash
+from shared.db import candidates, rescore
+from shared.db import scoring_inputs as inputs
+from shared.db.outbox import add_outbox
+from shared.geodesy import distance_km
+from shared.queue import connect_queue
+from shared.scoring import score_pair
+from shared.settings import Settings
+from tests.conftest import SECRET_KEY
+
+Row = tuple[int, int]  # (profile_id, event_id)
+
+
+async def expected_matches(pool: asyncpg.Pool) -> dict[Row, dict[str, Any]]:
+    """Every match the SPEC implies now, from scratch: geopy's geodesic, score_pair."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        version = await inputs.active_version(conn)
+        weights = await inputs.load_weights(conn, version)
+        events, _ = await inputs.load_live_events(conn, now)
+        profiles, _ = await inputs.load_profile_range(conn, 0, 2**62)
+    assert weights is not None
+    out: dict[Row, dict[str, Any]] = {}
+    for p in profiles:
+        for e in events:
+            km = None
+            if e.lat is not None and e.lon is not None:
+                km = distance_km(p.home_lat, p.home_lon, e.lat, e.lon)
+            s = score_pair(p, e, weights, km, now=now)
+            if s is not None:
+                out[(p.id, e.id)] = {
+                    "score": s.score,
+                    "distance_km": s.distance_km,
+                    "explanation": s.explanation,
+                    "weight_version": version,
+                }
+    return out
+
+
+async def stored_matches(
+    pool: asyncpg.Pool, *, live_only: bool = True
+) -> dict[Row, dict[str, Any]]:
+    """The stored matches (by default those of scheduled events)."""
+    rows = await pool.fetch(
+        "SELECT m.* FROM matches m JOIN events e ON e.id = m.event_id"
+        " WHERE NOT $1 OR e.status = 'scheduled' ORDER BY 1, 2",
+        live_only,
+    )
+    return {
+        (r["profile_id"], r["event_id"]): {
+            "score": r["score"],
+            "distance_km": r["distance_km"],
+            "explanation": r["explanation"],
+            "weight_version": r["weight_version"],
+        }
+        for r in rows
+    }
+
+
+def assert_same_matches(got: dict[Row, dict[str, Any]], want: dict[Row, dict[str, Any]]) -> None:
+    """Same pairs, texts and versions; numbers equal as stored (float4)."""
+    assert sorted(got) == sorted(want), set(got) ^ set(want)
+    for key, w in want.items():
+        g = got[key]
+        assert g["explanation"] == w["explanation"], key
+        assert g["weight_version"] == w["weight_version"], key
+        assert g["score"] == pytest.approx(w["score"], abs=1e-6), key
+        if w["distance_km"] is None:
+            assert g["distance_km"] is None, key
+        else:
+            assert g["distance_km"] == pytest.approx(w["distance_km"], abs=1e-4), key
+
+
+# --- data written straight through SQL (the jobs' inputs), no API needed -----------------
+
+_profiles = 0
+
+
+async def add_profile(conn: asyncpg.Connection, lat: float, lon: float, **cols: Any) -> int:
+    global _profiles
+    _profiles += 1
+    values: dict[str, Any] = {
+        "token_hash": token_hash(SECRET_KEY, f"tok-{_profiles}-{lat}", purpose="profile"),
+        "feed_token_hash": token_hash(SECRET_KEY, f"feed-{_profiles}-{lat}", purpose="feed"),
+        "feed_token_sealed": b"\x00",
+        "home_lat": lat,
+        "home_lon": lon,
+        "radius_km": 5.0,
+        "comfort_level": 3,
+        "interests": {"board-games": 0.8},
+        "timezone": "Europe/Berlin",
+        **cols,
+    }
+    names = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    pid: int = await conn.fetchval(
+        f"INSERT INTO profiles ({names}) VALUES ({params}) RETURNING id", *values.values()
+    )
+    return pid
+
+
+async def add_event(
+    conn: asyncpg.Connection, lat: float | None, lon: float | None, **cols: Any
+) -> int:
+    organiser = await conn.fetchval("SELECT id FROM organisers LIMIT 1")
+    if organiser is None:
+        organiser = await conn.fetchval(
+            "INSERT INTO organisers (name, contact_email, key_hash) VALUES ('o', 'o@x.org', $1)"
+            " RETURNING id",
+            b"organiser-key-hash",
+        )
+    values: dict[str, Any] = {
+        "organiser_id": organiser,
+        "title": "Board games",
+        "starts_at": datetime(2030, 12, 1, 19),
+        "ends_at": datetime(2030, 12, 1, 21),
+        "timezone": "Europe/Berlin",
+        "starts_at_utc": datetime(2030, 12, 1, 18, tzinfo=UTC),
+        "ends_at_utc": datetime(2030, 12, 1, 20, tzinfo=UTC),
+        "over_at": datetime(2030, 12, 1, 20, tzinfo=UTC),
+        "format": "in_person" if lat is not None else "online",
+        "lat": lat,
+        "lon": lon,
+        "tags": ["board-games"],
+        "group_size": 8,
+        "structure": "structured",
+        "noise": "quiet",
+        "talking_optional": True,
+        "newcomer_support": True,
+        "intensity": 1,
+        **cols,
+    }
+    names = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    eid: int = await conn.fetchval(
+        f"INSERT INTO events ({names}) VALUES ({params}) RETURNING id", *values.values()
+    )
+    return eid
+
+
+@pytest.fixture
+async def ctx(
+    settings: Settings, pool: asyncpg.Pool, db_clean: None
+) -> AsyncIterator[dict[str, Any]]:
+    """What the worker puts into arq's ctx, for calling job functions directly."""
+    queue: ArqRedis = connect_queue(settings)
+    yield {"pool": pool, "settings": settings, "redis": queue}
+    await queue.aclose()
+
+
+async def outbox_row(pool: asyncpg.Pool, kind: str, subject: int) -> int:
+    async with pool.acquire() as conn:
+        return await add_outbox(conn, kind, subject)
+
+
+async def scored_at(pool: asyncpg.Pool) -> list[Any]:
+    return [r["scored_at"] for r in await pool.fetch("SELECT scored_at FROM matches ORDER BY 1")]
+
+
+async def test_score_event_matches_who_it_should_and_marks_done(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        near = await add_profile(conn, 52.52, 13.40)
+        far = await add_profile(conn, 52.60, 13.40)  # ~9 km: outside its 5 km radius
+        gentle = await add_profile(conn, 52.515, 13.40, comfort_level=1)
+        event = await add_event(conn, 52.5145, 13.4016)
+    box = await outbox_row(pool, "event", event)
+    assert await jobs.score_event(ctx, box, event) == 2
+    got = await stored_matches(pool)
+    assert set(got) == {(near, event), (gentle, event)} and far not in {p for p, _ in got}
+    assert_same_matches(got, await expected_matches(pool))
+    assert await pool.fetchval("SELECT done_at IS NOT NULL FROM outbox WHERE id = $1", box)
+
+
+async def test_running_a_job_twice_or_twice_at_once_gives_the_same_matches(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        for i in range(20):
+            await add_profile(conn, 52.50 + i * 0.002, 13.40)
+        event = await add_event(conn, 52.52, 13.40)
+    box = await outbox_row(pool, "event", event)
+    await asyncio.gather(jobs.score_event(ctx, box, event), jobs.score_event(ctx, box, event))
+    first = await stored_matches(pool)
+    stamps = await scored_at(pool)
+    assert len(first) > 5
+    await jobs.score_event(ctx, box, event)
+    assert await stored_matches(pool) == first
+    assert await scored_at(pool) == stamps  # unchanged rows are not rewritten
+
+
+async def test_score_profile_follows_a_move_and_keeps_cancelled_matches(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        pid = await add_profile(conn, 52.52, 13.40)
+        live = await add_event(conn, 52.521, 13.401)
+        called_off = await add_event(conn, 52.522, 13.402)
+        online = await add_event(conn, None, None, online_url="https://meet.example/x")
+    await jobs.score_profile(ctx, await outbox_row(pool, "profile", pid), pid)
+    assert set(await stored_matches(pool, live_only=False)) == {
+        (pid, live),
+        (pid, called_off),
+        (pid, online),
+    }
+    await pool.execute("UPDATE events SET status = 'cancelled' WHERE id = $1", called_off)
+    await pool.execute("UPDATE profiles SET home_lat = 48.0 WHERE id = $1", pid)  # moved far
+    await jobs.score_profile(ctx, await outbox_row(pool, "profile", pid), pid)
+    # The cancelled event stays (flagged by its status) until over; the online one stays.
+    assert set(await stored_matches(pool, live_only=False)) == {(pid, called_off), (pid, online)}
+    rows = await pool.fetch(
+        "SELECT distance_km, explanation FROM matches WHERE event_id = $1", online
+    )
+    assert rows[0]["distance_km"] is None
+
+
+async def test_cancelled_event_is_never_newly_matched(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        await add_profile(conn, 52.52, 13.40)
+        event = await add_event(conn, 52.52, 13.40, status="cancelled")
+    await jobs.score_event(ctx, await outbox_row(pool, "event", event), event)
+    assert await pool.fetchval("SELECT count(*) FROM matches") == 0
+
+
+async def test_event_candidates_use_the_reach_index(pool: asyncpg.Pool, db_clean: None) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in await conn.fetch(
+                "EXPLAIN "
+                + candidates.PROFILES_REACHING.replace("$1::float8", "13.4").replace(
+                    "$2::float8", "52.5"
+                )
+            )
+        )
+        assert "profiles_reach" in plan, plan
+        plan = "\n".join(
+            r[0]
+            for r in await conn.fetch(
+                "EXPLAIN "
+                + candidates.EVENTS_IN_BOX.replace("$1", "13.3")
+                .replace("$2", "52.4")
+                .replace("$3", "13.5")
+                .replace("$4", "52.6")
+                .replace("$5", "now()")
+            )
+        )
+        assert "events_venue_point" in plan, plan
+
+
+async def test_reach_box_repeats_the_index_expression_exactly(pool: asyncpg.Pool) -> None:
+    indexdef = await pool.fetchval(
+        "SELECT pg_get_expr(indexprs, indrelid) FROM pg_index"
+        " WHERE indexrelid = 'profiles_reach'::regclass"
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            f"CREATE TEMP VIEW reach_check AS SELECT {candidates.REACH_BOX} AS b FROM profiles"
+        )
+        ours = await conn.fetchval("SELECT pg_get_viewdef('reach_check'::regclass)")
+    assert "".join(indexdef.split()) in "".join(ours.split())
+
+
+async def test_chunk_skips_pairs_whose_event_changed_after_it_read_them(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        pid = await add_profile(conn, 52.52, 13.40)
+        kept = await add_event(conn, 52.521, 13.401)
+        edited = await add_event(conn, 52.522, 13.402)
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        events, seq = await inputs.load_live_events(conn, now)
+        profiles, state = await inputs.load_profile_range(conn, 0, 2**62)
+        weights = await inputs.load_weights(conn, 1)
+        assert weights is not None
+        found = bulk_scoring.score_all(events, profiles, weights, now=now)
+        assert len(found) == 2
+        # The organiser changes one event between the chunk's read and its write.
+        await conn.execute("UPDATE events SET sequence = sequence + 1 WHERE id = $1", edited)
+        async with conn.transaction():
+            written = await jobs._write_valid(conn, found, seq, state, 1)
+    assert written == 1
+    assert set(await stored_matches(pool)) == {(pid, kept)}
+
+
+async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await add_profile(conn, 52.52, 13.40)
+        await add_event(conn, 52.521, 13.401)
+        run = await rescore.add_run(conn, 1, "test")
+        assert await rescore.fan_out(conn, run, 1000) == 1
+        await conn.execute(
+            "INSERT INTO weight_versions (version, distance, interest, comfort, distance_decay_km,"
+            " online_score, stretch_penalty, min_score, note)"
+            " VALUES (2, 1, 1, 1, 5, 0.6, 0.4, 0.3, 'x')"
+        )
+        await conn.execute("UPDATE active_weights SET version = 2")
+    assert await jobs.rescore_chunk(ctx, run, 0) == 0
+    assert await pool.fetchval("SELECT count(*) FROM matches") == 0
+    # The chunk still counts, so the run finishes.
+    assert await pool.fetchval(
+        "SELECT finished_at IS NOT NULL FROM rescore_runs WHERE id = $1", run
+    )
+
+
+async def test_rescore_fans_out_chunks_and_finishes_the_run(
+    ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "CHUNK_SIZE", 3)
+    async with pool.acquire() as conn:
+        for i in range(8):
+            await add_profile(conn, 52.50 + i * 0.003, 13.40)
+        await add_event(conn, 52.51, 13.40)
+        await add_event(conn, None, None, online_url="https://meet.example/y")
+    box = await outbox_row(pool, "rescore", 1)
+    assert await jobs.rescore_all(ctx, box, 1) == 3
+    assert await jobs.rescore_all(ctx, box, 1) == 0  # a retry fans out nothing more
+    run = await pool.fetchrow("SELECT * FROM rescore_runs")
+    assert run["chunks_total"] == 3 and run["finished_at"] is None
+    for chunk_no in (2, 0, 1, 1):  # any order; a repeat counts once
+        await jobs.rescore_chunk(ctx, run["id"], chunk_no)
+    run = await pool.fetchrow("SELECT * FROM rescore_runs")
+    assert run["chunks_done"] == 3 and run["finished_at"] is not None
+    assert run["matches"] == len(await stored_matches(pool)) > 8
+    assert_same_matches(await stored_matches(pool), await expected_matches(pool))
