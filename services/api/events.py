@@ -32,7 +32,7 @@ from shared.db.events import (
 from shared.db.outbox import add_outbox, mark_enqueued
 from shared.geodesy import distances_km
 from shared.http.problems import Conflict, Forbidden, Invalid, NotFound, Unavailable
-from shared.models.common import Page, Slug
+from shared.models.common import Page, normalise_slug
 from shared.models.events import (
     CheckedEvent,
     Event,
@@ -271,7 +271,9 @@ class EventsController(Controller):
         lat: Annotated[float | None, Parameter(ge=-90, le=90)] = None,
         lon: Annotated[float | None, Parameter(ge=-180, le=180)] = None,
         radius_km: Annotated[float | None, Parameter(gt=0, le=MAX_RADIUS_KM)] = None,
-        tag: Slug | None = None,
+        tag: Annotated[
+            str | None, Parameter(max_length=100, description="normalised like event tags")
+        ] = None,
         from_: Annotated[
             str | None, Parameter(query="from", description="RFC 3339 with offset")
         ] = None,
@@ -287,10 +289,13 @@ class EventsController(Controller):
             raise Invalid.field("lat/lon/radius_km", "give all three or none")
         centre = None if lat is None or lon is None or radius_km is None else (lat, lon, radius_km)
         start, end = _instant("from", from_), _instant("to", to)
+        slug = None if tag is None else normalise_slug(tag)
+        if tag is not None and slug is None:
+            raise Invalid.field("tag", "is not a tag slug ([a-z0-9]+(-[a-z0-9]+)*)")
         where = SearchFilter(
             not_over_at=start or datetime.now(UTC),
             before=end,
-            tag=tag,
+            tag=slug,
             max_intensity=max_intensity,
             box=None if centre is None else search_box(*centre),
         )
