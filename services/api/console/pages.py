@@ -25,7 +25,7 @@ from shared.settings import Settings
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 HISTORY_ROWS = 20
-SHOWN_USERS = 8  # changed users shown side by side; the counts cover the whole sample
+SHOWN_USERS = 6  # changed users shown side by side; the counts cover the whole sample
 
 
 class OverviewController(Controller):
