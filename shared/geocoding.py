@@ -70,6 +70,15 @@ async def take_slot(redis: Redis, prefix: str, max_wait_s: float = MAX_WAIT_S) -
         raise GeocoderUnavailable("the geocoder's rate limiter is unavailable") from exc
 
 
+async def restart_slot(redis: Redis, prefix: str) -> None:
+    """After a request: the next one waits a full slot from now, so requests are spaced by
+    at least SLOT_MS however long this one took to reach the geocoder."""
+    try:
+        await redis.set(f"{prefix}:geocoder:slot", b"1", px=SLOT_MS)
+    except (RedisError, OSError):
+        log.warning("could not restart the geocoder slot")
+
+
 async def geocode(address: str, *, settings: Settings, pool: asyncpg.Pool, redis: Redis) -> Point:
     """(lat, lon) of an address: from the cache, or asked of the geocoder once."""
     query = normalise_address(address)
@@ -88,6 +97,8 @@ async def geocode(address: str, *, settings: Settings, pool: asyncpg.Pool, redis
     except (GeopyError, OSError, ValueError) as exc:
         log.warning("geocoder failed", extra={"error": type(exc).__name__})
         raise GeocoderUnavailable("the geocoder did not answer") from exc
+    finally:
+        await restart_slot(redis, settings.redis_prefix)
     point = None if location is None else (float(location.latitude), float(location.longitude))
     async with pool.acquire() as conn:
         await put_cached(conn, query, point)
