@@ -129,14 +129,14 @@ class AdminWeightsController(Controller):
         """Every version, newest first; `active` marks the one in use."""
         return await weight_history(pool, limit=limit, cursor=cursor)
 
-    @post("/{version:int}/activate", status_code=200, responses=problems(401, 403, 404))
+    @post("/{version:int}/activate", status_code=200, responses=problems(401, 403, 404, 409, 422))
     async def activate(
         self, version: int, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
     ) -> WeightVersion:
         """Make an earlier version active again (no new version) and re-score everything."""
         return await activate_version(pool, queue, settings, version)
 
-    @post("/preview", status_code=200, responses=problems(400, 401, 403, 413, 422))
+    @post("/preview", status_code=200, responses=problems(400, 401, 403, 409, 413, 422))
     async def preview(self, data: PreviewRequest, pool: asyncpg.Pool) -> PreviewResult:
         """What a candidate weight set would change for a seeded sample of users; saves
         nothing. Users are named only by their index in the sample."""
