@@ -404,3 +404,14 @@ async def test_writes_succeed_with_redis_down(
         rows = await conn.fetch("SELECT enqueued_at FROM outbox WHERE kind = 'event'")
     # Kept for the sweep: four rows, none enqueued.
     assert [r["enqueued_at"] for r in rows] == [None] * 4
+
+
+async def test_a_retried_post_with_an_idempotency_key_creates_one_event(
+    api: AsyncTestClient[Any], key: str, pool: asyncpg.Pool
+) -> None:
+    headers = bearer(key) | {"Idempotency-Key": "event-retry-1"}
+    first = await api.post("/v1/events", json=event_body(), headers=headers)
+    retry = await api.post("/v1/events", json=event_body(), headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert await counts(pool) == (1, 1)

@@ -152,3 +152,15 @@ async def test_cli_without_secret_key_refuses(
     code = await asyncio.to_thread(main, ["create-organiser", "X", "--email", "x@y.org"], env)
     assert code == 1
     assert "LOWKEY_SECRET_KEY" in capsys.readouterr().err
+
+
+async def test_a_retried_create_returns_the_same_organiser_and_key(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    headers = admin_headers | {"Idempotency-Key": "org-retry-1"}
+    first = await api.post("/v1/admin/organisers", json=ORG, headers=headers)
+    retry = await api.post("/v1/admin/organisers", json=ORG, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM organisers") == 1

@@ -168,3 +168,17 @@ def test_geocoder_url_sets_nominatim_domain_and_scheme(settings: Settings) -> No
     client = geocoding.geocoder_for(geo)
     assert client.api == "https://geo.example:8443/nominatim/search"
     assert geocoding.normalise_address("  A  b\tC ") == "a b c"
+
+
+async def test_patch_to_an_address_alone_is_geocoded(
+    geo_api: AsyncTestClient[Any], admin_headers: dict[str, str], fake: FakeGeocoder
+) -> None:
+    _, key = await create_organiser(geo_api, admin_headers)
+    created = await geo_api.post("/v1/events", json=event_body(), headers=bearer(key))
+    event_id = created.json()["id"]
+    response = await geo_api.patch(
+        f"/v1/events/{event_id}", json={"venue": venue(PARK)}, headers=bearer(key)
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["venue"]["lat"], response.json()["venue"]["lon"]) == (52.5281, 13.4378)
+    assert response.json()["sequence"] == 1 and len(fake.hits) == 1
