@@ -33,7 +33,8 @@ ClockFrom = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", desc
 ClockTo = Annotated[
     str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="HH:MM or 24:00")
 ]
-RadiusKm = Annotated[float, Meta(gt=0, le=200, description="how far the user will travel")]
+# At least 100 m: the home point itself is only kept to about 100 m.
+RadiusKm = Annotated[float, Meta(ge=0.1, le=200, description="how far the user will travel")]
 InterestWeight = Annotated[float, Meta(gt=0, le=1)]
 Interests = Annotated[dict[str, InterestWeight], Meta(max_length=50)]
 ComfortLevel = Annotated[
