@@ -28,6 +28,19 @@ CALENDAR_NAME = "lowkey"
 FeedFormat = Literal["in_person", "online", "hybrid"]
 
 
+class FeedSource:
+    """What a feed request reads from, handed to the handler as one dependency (a single
+    dependency resolves inline; two would cost a task group per request)."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool | None = None) -> None:
+        self.settings = settings
+        self.pool = pool
+
+    async def load(self, token: str, *, known_etag: str | None = None) -> ServedFeed | None:
+        assert self.pool is not None, "the feed pool opens in the app's lifespan"
+        return await load_feed(self.pool, self.settings, token, known_etag=known_etag)
+
+
 class ServedFeed(msgspec.Struct, frozen=True, kw_only=True):
     etag: str
     last_modified: datetime

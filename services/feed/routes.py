@@ -10,14 +10,12 @@ import re
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-import asyncpg
 from litestar import Controller, Request, route
 from litestar.enums import HttpMethod
 from litestar.response.base import ASGIResponse
 
-from services.feed.render import ServedFeed, load_feed
+from services.feed.render import FeedSource, ServedFeed
 from shared.http.problems import NotFound
-from shared.settings import Settings
 
 FEED_MEDIA_TYPE = "text/calendar; charset=utf-8"
 # Private: a feed is one person's. 15 minutes is the quickest any client polls, so a
@@ -42,23 +40,19 @@ class FeedController(Controller):
         responses=None,
     )
     async def feed(
-        self, request: Request[Any, Any, Any], filename: str, pool: asyncpg.Pool, settings: Settings
+        self, request: Request[Any, Any, Any], filename: str, feeds: FeedSource
     ) -> ASGIResponse:
         matched = FEED_FILE.fullmatch(filename)
         if matched is None:
             raise NotFound(NO_SUCH_FEED, headers=MISS_HEADERS)
         if_none_match = request.headers.get("if-none-match")
-        served = await load_feed(pool, settings, matched[1], known_etag=_single_etag(if_none_match))
+        served = await feeds.load(matched[1], known_etag=_single_etag(if_none_match))
         if served is None:
             raise NotFound(NO_SUCH_FEED, headers=MISS_HEADERS)
         if _not_modified(served, if_none_match, request.headers.get("if-modified-since")):
             return ASGIResponse(status_code=304, headers=_validators(served))
-        if served.body is None:
-            # The stored bytes were skipped for an ETag the client named among others,
-            # or one that matched only weakly: fetch them without the hint.
-            served = await load_feed(pool, settings, matched[1])
-            if served is None or served.body is None:
-                raise NotFound(NO_SUCH_FEED, headers=MISS_HEADERS)
+        # The stored bytes are left in the database only when If-None-Match names them.
+        assert served.body is not None
         headers = {
             **_validators(served),
             "content-type": FEED_MEDIA_TYPE,
