@@ -46,7 +46,12 @@ from shared.models.events import (
 from shared.queue import enqueue_outbox
 from shared.settings import Settings
 
-MAX_RADIUS_KM = 500.0
+MIN_RADIUS_KM, MAX_RADIUS_KM = 0.01, 500.0
+# RFC 3339 with an offset, as `from`/`to` take it (the schema says so; parsing checks the rest).
+INSTANT_PATTERN = (
+    r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d"
+    r"(:[0-5]\d(\.\d+)?)?(Z|z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
 # A geographic page reads candidates in batches; past this many batches it returns what it
 # has with a cursor, so one request stays bounded however sparse the matches are.
 MAX_BATCHES = 20
@@ -100,7 +105,7 @@ def _encode_cursor(event: Event) -> str:
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if cursor is None:
+    if not cursor:  # absent or empty: the first page
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -270,14 +275,17 @@ class EventsController(Controller):
         pool: asyncpg.Pool,
         lat: Annotated[float | None, Parameter(ge=-90, le=90)] = None,
         lon: Annotated[float | None, Parameter(ge=-180, le=180)] = None,
-        radius_km: Annotated[float | None, Parameter(gt=0, le=MAX_RADIUS_KM)] = None,
+        radius_km: Annotated[float | None, Parameter(ge=MIN_RADIUS_KM, le=MAX_RADIUS_KM)] = None,
         tag: Annotated[
             str | None, Parameter(max_length=100, description="normalised like event tags")
         ] = None,
         from_: Annotated[
-            str | None, Parameter(query="from", description="RFC 3339 with offset")
+            str | None,
+            Parameter(query="from", pattern=INSTANT_PATTERN, description="RFC 3339 with offset"),
         ] = None,
-        to: Annotated[str | None, Parameter(description="RFC 3339 with offset")] = None,
+        to: Annotated[
+            str | None, Parameter(pattern=INSTANT_PATTERN, description="RFC 3339 with offset")
+        ] = None,
         max_intensity: Annotated[int | None, Parameter(ge=1, le=5)] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
         cursor: str | None = None,

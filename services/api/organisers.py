@@ -66,7 +66,7 @@ def _cursor(last_id: int) -> str:
 
 
 def _after_id(cursor: str | None) -> int:
-    if cursor is None:
+    if not cursor:  # absent or empty: the first page
         return 0
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
