@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from arq.worker import Worker, func
@@ -37,7 +38,9 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
 
     options: dict[str, Any] = {
         "functions": FUNCTIONS,
-        "cron_jobs": CRON_JOBS,
+        # Fresh copies: arq keeps each cron's next run on the CronJob itself, so a shared
+        # list would make a second Worker in one process skip its start-up runs.
+        "cron_jobs": [dataclasses.replace(c, next_run=None) for c in CRON_JOBS],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.queue_name,
         "on_startup": startup,
