@@ -58,18 +58,7 @@ def local_date(timezone: str, now: datetime) -> date:
 
 def render_key(state: FeedState, today: date, public_url: str) -> str:
     """What a render depends on, in a short string; equal keys mean equal bytes."""
-    parts = (
-        RENDER_VERSION,
-        public_url,
-        state.profile_updated_at.isoformat(),
-        state.matches_version,
-        state.timezone,
-        state.max_events_per_week,
-        state.match_count,
-        state.changed_at.isoformat() if state.changed_at else "-",
-        state.scored_sum,
-        state.sequence_sum,
-    )
+    parts = (RENDER_VERSION, public_url, state.fingerprint)
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
     return f"v{RENDER_VERSION}:{today.isoformat()}:{digest}"
 

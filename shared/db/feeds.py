@@ -8,19 +8,20 @@ fingerprint below (count, newest change, sums of `scored_at` and `sequence`) cha
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 import asyncpg
 import msgspec
 
 # One round trip, driven by two indexes (profiles.feed_token_hash, matches_profile_score):
-# the profile's own cache-relevant fields, a fingerprint of what its feed is rendered from
-# (only events not yet over, as in SELECT_FEED_ROWS), and the stored render. The body is
-# left out when the client already holds its ETag ($2), so a 304 ships no bytes.
+# a fingerprint of what the feed is rendered from (the profile's feed settings and its
+# matches with their events, only events not yet over as in SELECT_FEED_ROWS) as one text,
+# and the stored render. The body is left out when the client already holds its ETag ($2),
+# so a 304 ships no bytes.
 SELECT_FEED_STATE = """
 SELECT p.id AS profile_id, p.timezone, p.max_events_per_week,
-       p.updated_at AS profile_updated_at, p.matches_version,
-       fp.match_count, fp.changed_at, fp.scored_sum, fp.sequence_sum,
+       concat_ws('|', p.updated_at, p.matches_version, p.timezone, p.max_events_per_week,
+                 fp.match_count, coalesce(fp.changed_at::text, '-'), fp.scored_sum,
+                 fp.sequence_sum) AS fingerprint,
        r.render_key, r.etag, r.last_modified,
        CASE WHEN r.etag = $2 THEN NULL ELSE r.body END AS body
 FROM profiles p
@@ -82,12 +83,7 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     profile_id: int
     timezone: str
     max_events_per_week: int
-    profile_updated_at: datetime
-    matches_version: int
-    match_count: int
-    changed_at: datetime | None
-    scored_sum: Decimal
-    sequence_sum: int
+    fingerprint: str  # changes with every write to the profile, its matches or their events
     render_key: str | None
     etag: str | None
     last_modified: datetime | None
