@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Controller, Request, route
 from litestar.enums import HttpMethod
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 
 from services.feed.render import FeedSource, ServedFeed
@@ -37,7 +38,11 @@ class FeedController(Controller):
         "/{filename:str}",
         http_method=[HttpMethod.GET, HttpMethod.HEAD],
         summary="A personal calendar feed (RFC 5545)",
-        responses=None,
+        media_type=FEED_MEDIA_TYPE,
+        responses={
+            304: ResponseSpec(None, description="Not modified (If-None-Match/If-Modified-Since)"),
+            404: ResponseSpec(None, description=NO_SUCH_FEED + " (unknown or rotated token)"),
+        },
     )
     async def feed(
         self, request: Request[Any, Any, Any], filename: str, feeds: FeedSource
