@@ -162,3 +162,18 @@ async def load_weights(conn: asyncpg.Connection, version: int) -> Weights | None
 async def active_version(conn: asyncpg.Connection) -> int:
     version: int = await conn.fetchval(SELECT_ACTIVE_VERSION)
     return version
+
+
+HOLDS_DATA = """
+SELECT EXISTS (SELECT 1 FROM organisers) OR EXISTS (SELECT 1 FROM events)
+    OR EXISTS (SELECT 1 FROM profiles)
+"""
+LOCK_DEMO = "SELECT pg_advisory_xact_lock(hashtext('lowkey.demo'))"
+
+
+async def lock_and_check_empty(conn: asyncpg.Connection) -> bool:
+    """In a transaction: serialise demo loaders, then True when no organiser, event or
+    profile exists (the demo city only ever goes into an empty database)."""
+    await conn.execute(LOCK_DEMO)
+    holds: bool = await conn.fetchval(HOLDS_DATA)
+    return not holds

@@ -1,0 +1,326 @@
+"""`lowkey up --demo`: a realistic demo city around Leeds (fixed seed) loaded into an
+empty database through the same checks, hashes and seals as the API, then scored.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from shared import bulk_scoring
+from shared.crypto import new_token, seal, token_hash
+from shared.db import matches, scoring_inputs
+from shared.db.events import insert_event
+from shared.db.organisers import insert_organiser
+from shared.db.pool import create_pool
+from shared.db.profiles import insert_profile
+from shared.models.events import EventCreate, check_event
+from shared.models.profiles import ProfileCreate
+from shared.settings import Settings
+
+log = logging.getLogger("lowkey.demo")
+
+SEED = 20240917
+TZ = "Europe/London"
+EVENTS = 300
+PROFILES = 3000
+# (name, lat, lon) of Leeds neighbourhoods; venues and homes scatter around them.
+AREAS = [
+    ("City Centre", 53.7997, -1.5492),
+    ("Headingley", 53.8194, -1.5806),
+    ("Hyde Park", 53.8100, -1.5650),
+    ("Chapel Allerton", 53.8290, -1.5380),
+    ("Roundhay", 53.8360, -1.5000),
+    ("Meanwood", 53.8330, -1.5720),
+    ("Kirkstall", 53.8160, -1.6000),
+    ("Armley", 53.7990, -1.5900),
+    ("Holbeck", 53.7880, -1.5620),
+    ("Beeston", 53.7750, -1.5600),
+    ("Harehills", 53.8100, -1.5150),
+    ("Horsforth", 53.8420, -1.6390),
+]
+# title, tags, group sizes, structure, noise, talking optional, newcomers, cost (pence), venue
+KINDS = [
+    (
+        "Quiet board games",
+        ["board-games"],
+        (6, 12),
+        "structured",
+        "quiet",
+        True,
+        True,
+        (0, 300),
+        "Library",
+    ),
+    (
+        "Anxiety peer support circle",
+        ["support-group", "mental-health"],
+        (5, 10),
+        "structured",
+        "quiet",
+        True,
+        True,
+        (0,),
+        "Community Centre",
+    ),
+    (
+        "Gentle walking group",
+        ["walking", "nature"],
+        (6, 20),
+        "semi",
+        "quiet",
+        True,
+        True,
+        (0,),
+        "Park Gates",
+    ),
+    (
+        "Library book club",
+        ["book-club", "reading"],
+        (5, 12),
+        "structured",
+        "quiet",
+        False,
+        True,
+        (0,),
+        "Library",
+    ),
+    (
+        "Food bank volunteering shift",
+        ["volunteering"],
+        (4, 15),
+        "structured",
+        "moderate",
+        True,
+        True,
+        (0,),
+        "Food Bank",
+    ),
+    (
+        "Knit and natter",
+        ["knitting", "crafts"],
+        (5, 14),
+        "semi",
+        "moderate",
+        True,
+        True,
+        (0, 200),
+        "Café",
+    ),
+    (
+        "Beginners' chess club",
+        ["chess", "board-games"],
+        (6, 24),
+        "structured",
+        "quiet",
+        True,
+        False,
+        (0, 250),
+        "Community Centre",
+    ),
+    (
+        "Park conservation morning",
+        ["volunteering", "nature"],
+        (8, 25),
+        "structured",
+        "moderate",
+        True,
+        True,
+        (0,),
+        "Park Gates",
+    ),
+    ("Pub quiz for newcomers", ["quiz"], (20, 60), "semi", "loud", False, True, (200, 500), "Pub"),
+    (
+        "Community choir taster",
+        ["singing", "music"],
+        (15, 40),
+        "structured",
+        "moderate",
+        True,
+        True,
+        (0, 500),
+        "Church Hall",
+    ),
+    (
+        "Language exchange evening",
+        ["languages"],
+        (10, 40),
+        "open",
+        "moderate",
+        False,
+        False,
+        (0, 300),
+        "Café",
+    ),
+    (
+        "Sketching in the museum",
+        ["drawing", "crafts"],
+        (4, 12),
+        "semi",
+        "quiet",
+        True,
+        False,
+        (0, 500),
+        "Museum",
+    ),
+]
+TIMES = [(10, 2), (11, 2), (14, 2), (18, 2), (19, 2), (19, 3)]  # start hour, hours
+NEEDS = ["step_free", "quiet_room", "transit_nearby", "hearing_loop", "seating"]
+
+
+def _near(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
+    return lat + rng.gauss(0, km / 111.0), lon + rng.gauss(0, km / 66.0)
+
+
+def _event(rng: random.Random, i: int, today: date) -> EventCreate:
+    title, tags, sizes, structure, noise, talking, newcomers, costs, place = rng.choice(KINDS)
+    area, lat, lon = rng.choice(AREAS)
+    hour, hours = rng.choice(TIMES)
+    start = datetime.combine(today + timedelta(days=rng.randint(1, 40)), datetime.min.time())
+    start = start.replace(hour=hour)
+    online = i % 15 == 0
+    hybrid = not online and i % 11 == 0
+    vlat, vlon = _near(rng, lat, lon, 0.8)
+    cost = rng.choice(costs)
+    venue = {"name": f"{area} {place}", "address": f"{area}, Leeds", "lat": vlat, "lon": vlon}
+    return msgspec.convert(
+        {
+            "title": f"{title} ({area})" if not online else f"{title} (online)",
+            "description": f"{title}: small and friendly; come as you are.",
+            "starts_at": start.isoformat(timespec="seconds"),
+            "ends_at": (start + timedelta(hours=hours)).isoformat(timespec="seconds"),
+            "timezone": TZ,
+            "recurrence": "FREQ=WEEKLY" if rng.random() < 0.4 else None,
+            "format": "online" if online else "hybrid" if hybrid else "in_person",
+            "venue": None if online else venue,
+            "online_url": "https://meet.example.org/lowkey-demo" if online or hybrid else None,
+            "tags": list(tags),
+            "group_size": rng.randint(*sizes),
+            "structure": structure,
+            "noise": noise,
+            "talking_optional": talking,
+            "newcomer_support": newcomers,
+            "cost_cents": cost,
+            "currency": "GBP",
+            "accessibility": rng.sample(NEEDS, rng.randint(0, 3)),
+            "languages": ["en"],
+        },
+        EventCreate,
+    )
+
+
+def _profile(rng: random.Random) -> ProfileCreate:
+    _, lat, lon = rng.choice(AREAS)
+    hlat, hlon = _near(rng, lat, lon, 1.5)
+    tags = sorted({t for k in KINDS for t in k[1]})
+    return msgspec.convert(
+        {
+            "home": {"lat": round(hlat, 3), "lon": round(hlon, 3)},
+            "radius_km": rng.choice([1.5, 2, 3, 5, 8]),
+            "interests": {
+                t: round(rng.uniform(0.3, 1.0), 2) for t in rng.sample(tags, rng.randint(1, 4))
+            },
+            "comfort_level": rng.choice([1, 2, 2, 3, 3, 4, 5]),
+            "open_to_stretch": rng.random() < 0.4,
+            "formats": rng.choice([["in_person"], ["in_person", "online"], ["online"]]),
+            **rng.choice(
+                [
+                    {},
+                    {"max_cost_cents": 0, "currency": "GBP"},
+                    {"max_cost_cents": 300, "currency": "GBP"},
+                    {"max_cost_cents": 500, "currency": "GBP"},
+                ]
+            ),
+            "timezone": TZ,
+            "max_events_per_week": rng.choice([1, 2, 3]),
+        },
+        ProfileCreate,
+    )
+
+
+def demo_user() -> ProfileCreate:
+    return msgspec.convert(
+        {
+            "display_name": "Demo user",
+            "home": {"lat": 53.800, "lon": -1.549},
+            "radius_km": 5,
+            "interests": {"board-games": 0.9, "book-club": 0.8, "walking": 0.6, "knitting": 0.5},
+            "comfort_level": 2,
+            "open_to_stretch": True,
+            "timezone": TZ,
+        },
+        ProfileCreate,
+    )
+
+
+async def load_demo(settings: Settings) -> str | None:
+    """Load and score the demo city; the printable block, or None when the database
+    already holds organisers, events or profiles (never mixed into real data)."""
+    assert settings.database_url and settings.secret_key
+    secret = settings.secret_key
+    rng = random.Random(SEED)
+    pool = await create_pool(settings.database_url, max_size=2)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            if not await scoring_inputs.lock_and_check_empty(conn):
+                log.warning("demo skipped: database holds data")
+                return None
+            org_key = new_token("lk_org_")
+            organiser = await insert_organiser(
+                conn,
+                "Leeds Low-Key Events (demo)",
+                "demo@example.org",
+                token_hash(secret, org_key, purpose="organiser"),
+            )
+            today = datetime.now(UTC).date()
+            for i in range(EVENTS):
+                await insert_event(
+                    conn, organiser.id, check_event(_event(rng, i, today), can_geocode=False)
+                )
+            user_token = new_token("lk_usr_")
+            feed_token = ""
+            for n in range(PROFILES + 1):
+                token = user_token if n == 0 else new_token("lk_usr_")
+                feed = new_token()
+                await insert_profile(
+                    conn,
+                    demo_user() if n == 0 else _profile(rng),
+                    token_hash=token_hash(secret, token, purpose="profile"),
+                    feed_token_hash=token_hash(secret, feed, purpose="feed"),
+                    feed_token_sealed=seal(feed.encode(), secret, token, purpose="feed-token"),
+                )
+                feed_token = feed_token or feed
+            count = await _score_everything(conn)
+    finally:
+        await pool.close()
+    feed_url = f"{settings.feed_base_url}/feeds/{feed_token}.ics"
+    log.info("demo city loaded", extra={"events": EVENTS, "profiles": PROFILES, "matches": count})
+    return "\n".join(
+        [
+            "lowkey demo city (Leeds) loaded:",
+            f"  {EVENTS} events, {PROFILES + 1} profiles, {count} matches",
+            f"  demo organiser key: {org_key}",
+            f"  demo user token:    {user_token}",
+            f"  demo user's feed:   {feed_url}",
+            f"  webcal:             webcal://{feed_url.split('://', 1)[1]}",
+            f"  admin console:      {settings.public_url}/admin",
+        ]
+    )
+
+
+async def _score_everything(conn: asyncpg.Connection) -> int:
+    """A full re-score inline, with the active weights, written like a re-score chunk."""
+    now = datetime.now(UTC)
+    version = await scoring_inputs.active_version(conn)
+    weights = await scoring_inputs.load_weights(conn, version)
+    assert weights is not None
+    events, _ = await scoring_inputs.load_live_events(conn, now)
+    profiles, _ = await scoring_inputs.load_profile_range(conn, 0, 2**62)
+    found = bulk_scoring.score_all(events, profiles, weights, now=now)
+    return await matches.write_chunk(
+        conn, found.records(version), [p.id for p in profiles], [e.id for e in events]
+    )
