@@ -156,10 +156,13 @@ def database_down_to_problem(exc: Exception) -> ProblemDetailsException:
 DATABASE_DOWN: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,  # in flight when the server was stopped
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,  # every process reconnecting at once after a restart
     asyncpg.InterfaceError,
     asyncpg.ConnectionDoesNotExistError,
-    ConnectionError,
-    TimeoutError,
+    # Connection refused, timeouts, and a unix socket that is gone while the server is down.
+    OSError,
 )
 
 
