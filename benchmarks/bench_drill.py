@@ -1,0 +1,380 @@
+"""Fault drill under load on a private cluster: SIGKILL a worker mid re-score, stop and
+restart Redis, stop PostgreSQL with `-m immediate` and restart it, all under a mixed load.
+
+Afterwards: no acknowledged write lost, stored matches equal a from-scratch computation,
+only 503 + Retry-After (never 500) while a server was down, and every process recovered
+without a hand restart. Run: `python -m benchmarks drill` (LOWKEY_DRILL_SECONDS, default 240).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import numpy as np
+
+from benchmarks import loadgen
+from benchmarks.cluster import ADMIN_KEY, Cluster, start_cluster
+from shared import bulk_scoring
+from shared.db import scoring_inputs as inputs
+from shared.db.outbox import count_pending
+from shared.db.pool import create_pool
+
+STORED_MATCHES = """
+SELECT m.profile_id, m.event_id, m.score, m.weight_version
+FROM matches m JOIN events e ON e.id = m.event_id WHERE e.status = 'scheduled'
+"""
+UNFINISHED_RUNS = "SELECT count(*) FROM rescore_runs WHERE finished_at IS NULL"
+RUN_FINISHED_AT = "SELECT max(finished_at) FROM rescore_runs WHERE id >= $1"
+LAST_RUN = "SELECT coalesce(max(id), 0) FROM rescore_runs"
+CHUNKS = "SELECT coalesce(sum(chunks_total), 0), coalesce(sum(chunks_done), 0) FROM rescore_runs"
+
+
+@dataclass
+class Plan:
+    seconds: float = 240.0
+    apis: int = 2
+    feeds: int = 2
+    workers: int = 2
+    organisers: int = 20
+    events: int = 300
+    users: int = 1500
+    rate: float = 120.0
+    concurrency: int = 8
+    outage_s: float = 20.0
+    kill_worker: bool = True
+    redis: bool = True
+    postgres: bool = True
+
+
+@dataclass
+class Drill:
+    plan: Plan
+    cluster: Cluster
+    world: loadgen.World
+    t0: float = 0.0
+    phases: list[tuple[float, str]] = field(default_factory=list)
+    events: dict[str, float] = field(default_factory=dict)  # what happened when (time.time)
+    ready: list[tuple[float, str, int]] = field(default_factory=list)  # /readyz probes
+
+    def phase(self, name: str) -> None:
+        self.phases.append((time.time(), name))
+        self.events[name] = time.time()
+        print(f"  t={time.time() - self.t0:6.1f} s  {name}", flush=True)
+
+    def phase_of(self, t: float) -> str:
+        name = "before faults"
+        for start, label in self.phases:
+            if t >= start:
+                name = label
+        return name
+
+
+async def _sleep_until(drill: Drill, fraction: float) -> None:
+    await asyncio.sleep(max(0.0, drill.t0 + fraction * drill.plan.seconds - time.time()))
+
+
+async def change_weights(api: str) -> int:
+    """A new weight version (distance and interest swapped): a full re-score starts."""
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with httpx.AsyncClient(headers=headers, timeout=10) as client:
+        current = (await client.get(f"{api}/v1/admin/weights")).json()
+        body = {
+            f: current[f]
+            for f in (
+                "comfort",
+                "distance_decay_km",
+                "online_score",
+                "stretch_penalty",
+                "min_score",
+            )
+        }
+        body.update(distance=current["interest"], interest=current["distance"], note="drill")
+        r = await client.put(f"{api}/v1/admin/weights", json=body)
+        r.raise_for_status()
+        return int(r.json()["version"])
+
+
+async def _probe(drill: Drill, stop: asyncio.Event) -> None:
+    """/readyz of every api and feed process, four times a second."""
+    targets = [p for p in drill.cluster.procs if p.role != "worker"]
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        while not stop.is_set():
+            for proc in targets:
+                try:
+                    status = (await client.get(proc.url + "/readyz")).status_code
+                except httpx.HTTPError:
+                    status = 0
+                drill.ready.append((time.time(), proc.name, status))
+            await asyncio.sleep(0.25)
+
+
+async def _faults(drill: Drill) -> None:
+    plan, cluster = drill.plan, drill.cluster
+    conn = await asyncpg.connect(cluster.database_url)
+    try:
+        drill.events["last run before"] = float(await conn.fetchval(LAST_RUN))
+    finally:
+        await conn.close()
+    await _sleep_until(drill, 0.08)
+    await change_weights(drill.world.api[0])
+    drill.phase("re-score started")
+    if plan.kill_worker:
+        await asyncio.sleep(0.3)
+        cluster.kill_worker(0)
+        drill.phase("worker SIGKILLed")
+    if plan.redis:
+        await _sleep_until(drill, 0.25)
+        await asyncio.to_thread(cluster.redis.stop)
+        drill.phase("redis down")
+        await asyncio.sleep(plan.outage_s)
+        await asyncio.to_thread(cluster.redis.start)
+        drill.phase("redis restarted")
+    if plan.postgres:
+        await _sleep_until(drill, 0.55)
+        await asyncio.to_thread(cluster.postgres.stop_immediate)
+        drill.phase("postgres down")
+        await asyncio.sleep(plan.outage_s)
+        await asyncio.to_thread(cluster.postgres.start)
+        drill.phase("postgres restarted")
+
+
+async def wait_drained(database_url: str, limit_s: float = 180) -> float:
+    """Until the outbox is empty and every re-score run finished; seconds waited."""
+    started = time.monotonic()
+    while True:
+        try:
+            conn = await asyncpg.connect(database_url)
+            try:
+                pending = await count_pending(conn)
+                runs = await conn.fetchval(UNFINISHED_RUNS)
+            finally:
+                await conn.close()
+            if pending == 0 and runs == 0:
+                return time.monotonic() - started
+        except (OSError, asyncpg.PostgresError):
+            pass
+        if time.monotonic() - started > limit_s:
+            raise TimeoutError(f"outbox not drained: {pending} pending, {runs} runs open")
+        await asyncio.sleep(1)
+
+
+async def matches_diff(database_url: str) -> dict[str, int]:
+    """Stored matches against all events x all profiles scored now with the active weights."""
+    now = datetime.now(UTC)
+    pool = await create_pool(database_url, max_size=1)  # json columns decoded
+    try:
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            version = await inputs.active_version(conn)
+            weights = await inputs.load_weights(conn, version)
+            events, _ = await inputs.load_live_events(conn, now)
+            profiles, _ = await inputs.load_profile_range(conn, 0, 2**62)
+            stored = await conn.fetch(STORED_MATCHES)
+    finally:
+        await pool.close()
+    assert weights is not None
+    want = bulk_scoring.score_all(events, profiles, weights, now=now)
+    keys = zip(want.profile_id.tolist(), want.event_id.tolist(), strict=True)
+    want_score = dict(zip(keys, want.score.tolist(), strict=True))
+    got = {(r[0], r[1]): (r[2], r[3]) for r in stored}
+    missing = want_score.keys() - got.keys()
+    extra = got.keys() - want_score.keys()
+    both = list(want_score.keys() & got.keys())
+    wrong = sum(
+        1
+        for k in both
+        if got[k][1] != version or not np.isclose(got[k][0], want_score[k], atol=1e-5)
+    )
+    return {
+        "expected": len(want_score),
+        "stored": len(got),
+        "missing": len(missing),
+        "extra": len(extra),
+        "different": wrong,
+    }
+
+
+def _recovery(drill: Drill, restarted: str, until: str | None) -> dict[str, float | None]:
+    """After a restart: when /readyz was 200 everywhere again, and the end of the last
+    failed request (a 5xx or no answer) before the next fault."""
+    at = drill.events.get(restarted)
+    if at is None:
+        return {}
+    end = drill.events.get(until, float("inf")) if until else float("inf")
+    last_bad: dict[str, float] = {}
+    for t, name, status in drill.ready:
+        if at <= t < end and status != 200:
+            last_bad[name] = t
+    failed = [
+        s.started + s.seconds
+        for s in drill.world.samples
+        if at <= s.started < end and (s.status >= 500 or s.status == 0)
+    ]
+    return {
+        "ready_again_s": max(last_bad.values(), default=at) - at,
+        "last_failed_request_s": (max(failed) - at) if failed else 0.0,
+    }
+
+
+def _worker_recovery(drill: Drill) -> dict[str, Any]:
+    killed = drill.events.get("worker SIGKILLed")
+    if killed is None:
+        return {}
+    w0 = drill.cluster.role("worker")[0]
+    back = [t for t in w0.restarts if t >= killed]
+    return {"restarted_after_s": (back[0] - killed) if back else None}
+
+
+async def run_drill(plan: Plan) -> dict[str, Any]:
+    """Start a cluster, seed it, run the load and the faults, verify; the figures."""
+    cluster = await asyncio.to_thread(start_cluster, plan.apis, plan.feeds, plan.workers)
+    try:
+        world = loadgen.World(
+            api=[p.url for p in cluster.role("api")], feeds=[p.url for p in cluster.role("feed")]
+        )
+        started = time.monotonic()
+        await loadgen.seed(world, organisers=plan.organisers, events=plan.events, users=plan.users)
+        seeded_s = time.monotonic() - started
+        await wait_drained(cluster.database_url)
+        seeded_writes = world.ledger.acked_writes
+        drill = Drill(plan, cluster, world, t0=time.time())
+        stop = asyncio.Event()
+        probe = asyncio.create_task(_probe(drill, stop))
+        faults = asyncio.create_task(_faults(drill))
+        await loadgen.run_load(
+            world, seconds=plan.seconds, rate=plan.rate, concurrency=plan.concurrency
+        )
+        await faults
+        stop.set()
+        await probe
+        drained_s = await wait_drained(cluster.database_url)
+        await asyncio.to_thread(cluster.wait_ready, 60)
+        conn = await asyncpg.connect(cluster.database_url)
+        try:
+            chunks_total, chunks_done = await conn.fetchrow(CHUNKS)
+            run_finished = await conn.fetchval(
+                RUN_FINISHED_AT, int(drill.events["last run before"]) + 1
+            )
+        finally:
+            await conn.close()
+        by_phase: dict[str, list[loadgen.Sample]] = {}
+        for s in world.samples:
+            by_phase.setdefault(drill.phase_of(s.started), []).append(s)
+        killed = drill.events.get("worker SIGKILLed")
+        return {
+            "plan": plan,
+            "seed": {"writes": seeded_writes, "seconds": seeded_s},
+            "load": loadgen.summary(world.samples),
+            "by_kind": {
+                k: loadgen.summary([s for s in world.samples if s.kind == k])
+                for k in sorted({s.kind for s in world.samples})
+            },
+            "by_phase": {
+                name: loadgen.summary(by_phase.get(name, []))
+                for name in ["before faults", *[n for _, n in drill.phases]]
+            },
+            "writes": {
+                "acknowledged": world.ledger.acked_writes - seeded_writes,
+                "unacknowledged": world.ledger.unacked_writes,
+            },
+            "lost": await loadgen.lost_writes(cluster.database_url, world.ledger),
+            "matches": await matches_diff(cluster.database_url),
+            "drained_after_load_s": drained_s,
+            "chunks": {"total": int(chunks_total), "done": int(chunks_done)},
+            "rescore_finished_after_kill_s": (run_finished.timestamp() - killed)
+            if run_finished is not None and killed is not None
+            else None,
+            "recovery": {
+                "worker": _worker_recovery(drill),
+                "redis": _recovery(drill, "redis restarted", "postgres down"),
+                "postgres": _recovery(drill, "postgres restarted", None),
+            },
+            "worker_restarts": {p.name: len(p.restarts) for p in cluster.role("worker")},
+            "api_feed_exits": [p.name for p in cluster.exited()],
+        }
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+def _fmt(s: dict[str, Any]) -> str:
+    return (
+        f"{s['requests']:6d} req  p50 {s['p50_ms']:6.1f} ms  p99 {s['p99_ms']:7.1f} ms  "
+        f"statuses {s['statuses']}  5xx w/o Retry-After {s['5xx_without_retry_after']}"
+    )
+
+
+def report(result: dict[str, Any]) -> None:
+    plan: Plan = result["plan"]
+    print(
+        f"cluster: {plan.apis} api, {plan.feeds} feed, {plan.workers} worker processes; "
+        f"private PostgreSQL and Redis; load {plan.rate:.0f} req/s for {plan.seconds:.0f} s"
+    )
+    print(f"seeded {result['seed']['writes']} writes in {result['seed']['seconds']:.1f} s")
+    print("all requests:", _fmt(result["load"]))
+    for kind, s in result["by_kind"].items():
+        print(f"  {kind:15s}", _fmt(s))
+    print("by phase:")
+    for name, s in result["by_phase"].items():
+        print(f"  {name:20s}", _fmt(s))
+    w = result["writes"]
+    print(
+        f"writes during the load: {w['acknowledged']} acknowledged, {w['unacknowledged']} not;"
+        f" lost: {len(result['lost'])}"
+    )
+    for line in result["lost"][:10]:
+        print("   LOST", line)
+    print("matches vs from scratch:", result["matches"])
+    print(
+        f"outbox drained {result['drained_after_load_s']:.1f} s after the load; "
+        f"re-score chunks {result['chunks']}"
+    )
+    print("recovery:", result["recovery"])
+    after = result["rescore_finished_after_kill_s"]
+    if after is not None:
+        print(f"re-score finished {after:.1f} s after the worker was killed")
+    print(
+        "worker restarts by the supervisor:",
+        result["worker_restarts"],
+        " api/feed processes that exited:",
+        result["api_feed_exits"] or "none",
+    )
+
+
+def check(result: dict[str, Any]) -> list[str]:
+    """What the drill promises; empty when it held."""
+    problems = []
+    if result["lost"]:
+        problems.append(f"{len(result['lost'])} acknowledged writes lost")
+    m = result["matches"]
+    if m["missing"] or m["extra"] or m["different"]:
+        problems.append(f"matches differ from scratch: {m}")
+    if result["load"]["5xx_without_retry_after"]:
+        problems.append("5xx answers without Retry-After")
+    bad = {k: v for k, v in result["load"]["statuses"].items() if k >= 500 and k != 503}
+    if bad:
+        problems.append(f"5xx other than 503: {bad}")
+    if result["api_feed_exits"]:
+        problems.append(f"processes exited: {result['api_feed_exits']}")
+    if result["chunks"]["total"] != result["chunks"]["done"]:
+        problems.append(f"re-score chunks not all done once: {result['chunks']}")
+    return problems
+
+
+def main() -> None:
+    seconds = float(os.environ.get("LOWKEY_DRILL_SECONDS") or 240)
+    result = asyncio.run(run_drill(Plan(seconds=seconds)))
+    report(result)
+    problems = check(result)
+    print("drill:", "PASSED" if not problems else "FAILED: " + "; ".join(problems))
+    if problems:
+        raise AssertionError("; ".join(problems))
+
+
+if __name__ == "__main__":
+    main()
