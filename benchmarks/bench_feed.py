@@ -314,10 +314,10 @@ def bench_feed_server(
 
 
 def bench_nginx(body: bytes) -> None:
-    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+    nginx = ensure_tool("nginx", "nginx-light")
+    if nginx is None:
         print("nginx not installed (apt-get install nginx-light): static reference skipped")
         return
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     root = Path(tempfile.mkdtemp(prefix="lowkey-bench-nginx-"))
     try:
         (root / "www").mkdir()
@@ -341,8 +341,23 @@ def bench_nginx(body: bytes) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def ensure_tool(binary: str, package: str) -> str | None:
+    """The path of `binary`, installing Debian's `package` first when it is missing."""
+    found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin")
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        print(f"installing {package} (apt-get) ...", flush=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", package],
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            check=False,
+        )
+        found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin")
+    return found
+
+
 def main() -> None:
-    if shutil.which("wrk") is None:
+    if ensure_tool("wrk", "wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     run = secrets.token_hex(4)
     data_dir = Path(tempfile.mkdtemp(prefix="lowkey-bench-feed-"))

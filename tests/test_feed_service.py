@@ -452,6 +452,11 @@ async def test_rotated_and_unknown_tokens_get_the_same_404(
     assert _comparable(old) == _comparable(unknown)
     assert old.headers["referrer-policy"] == "no-referrer"
     assert old.headers["x-robots-tag"] == "noindex"
+    assert old.headers["cache-control"] == "no-store"
+    old_head = await feed.head(feed_path(profile))
+    unknown_head = await feed.head("/feeds/" + "A" * 32 + ".ics")
+    assert old_head.status_code == unknown_head.status_code == 404
+    assert _comparable(old_head) == _comparable(unknown_head)
     assert feed_token(profile) not in old.text
     fresh = await feed.get(new_path)
     assert fresh.status_code == 200 and b"BEGIN:VEVENT" in fresh.content
@@ -529,6 +534,39 @@ async def test_the_token_never_reaches_a_log_record(
     for record in server_side:
         assert token not in record.getMessage()
         assert token not in repr(record.__dict__)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "/feeds/{}.ics/",
+        "/feeds//{}.ics",
+        "/feeds/{}.ics/extra",
+        "/feeds/{}.ics?x=1",
+        "/FEEDS/{}.ics",
+    ],
+)
+async def test_the_token_stays_out_of_the_log_whatever_surrounds_it(
+    api: Client, feed: Client, template: str, log_records: list[logging.LogRecord]
+) -> None:
+    profile = await new_profile(api)
+    token = feed_token(profile)
+    log_records.clear()
+    await feed.get(template.format(token))
+    server_side = [r for r in log_records if not r.name.startswith(("httpx", "httpcore"))]
+    assert all(token not in repr(r.__dict__) for r in server_side)
+
+
+async def test_an_erased_profile_has_no_feed(
+    api: Client, feed: Client, pool: asyncpg.Pool, organiser_key: str
+) -> None:
+    profile = await new_profile(api)
+    await match(pool, profile, await new_event(api, organiser_key, monday(1)))
+    assert (await get_feed(feed, profile)).status_code == 200
+    erased = await api.delete("/v1/me", headers=bearer(profile["token"]))
+    assert erased.status_code == 204, erased.text
+    assert (await get_feed(feed, profile)).status_code == 404
+    assert await pool.fetchval("SELECT count(*) FROM feed_renders") == 0
 
 
 def test_uvicorn_access_log_is_off(settings: Settings) -> None:
