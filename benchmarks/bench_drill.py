@@ -32,6 +32,7 @@ FROM matches m JOIN events e ON e.id = m.event_id WHERE e.status = 'scheduled'
 """
 UNFINISHED_RUNS = "SELECT count(*) FROM rescore_runs WHERE finished_at IS NULL"
 RUN_FINISHED_AT = "SELECT max(finished_at) FROM rescore_runs WHERE id >= $1"
+FANNED_OUT = "SELECT count(*) FROM rescore_runs WHERE id > $1 AND chunks_total > 0"
 LAST_RUN = "SELECT coalesce(max(id), 0) FROM rescore_runs"
 CHUNKS = "SELECT coalesce(sum(chunks_total), 0), coalesce(sum(chunks_done), 0) FROM rescore_runs"
 
@@ -107,11 +108,12 @@ async def _probe(drill: Drill, stop: asyncio.Event) -> None:
     async with httpx.AsyncClient(timeout=1.0) as client:
         while not stop.is_set():
             for proc in targets:
+                started = time.time()
                 try:
                     status = (await client.get(proc.url + "/readyz")).status_code
                 except httpx.HTTPError:
                     status = 0
-                drill.ready.append((time.time(), proc.name, status))
+                drill.ready.append((started, proc.name, status))
             await asyncio.sleep(0.25)
 
 
@@ -126,9 +128,18 @@ async def _faults(drill: Drill) -> None:
     await change_weights(drill.world.api[0])
     drill.phase("re-score started")
     if plan.kill_worker:
-        await asyncio.sleep(0.3)
-        cluster.kill_worker(0)
-        drill.phase("worker SIGKILLed")
+        # Killed as soon as the run has fanned out: its chunks are queued or running.
+        conn = await asyncpg.connect(cluster.database_url)
+        try:
+            for _ in range(500):
+                if await conn.fetchval(FANNED_OUT, int(drill.events["last run before"])):
+                    break
+                await asyncio.sleep(0.02)
+            cluster.kill_worker(0)
+            drill.phase("worker SIGKILLed")
+            drill.events["runs open at kill"] = float(await conn.fetchval(UNFINISHED_RUNS))
+        finally:
+            await conn.close()
     if plan.redis:
         await _sleep_until(drill, 0.25)
         await asyncio.to_thread(cluster.redis.stop)
@@ -214,7 +225,7 @@ def _recovery(drill: Drill, restarted: str, until: str | None) -> dict[str, floa
     failed = [
         s.started + s.seconds
         for s in drill.world.samples
-        if at <= s.started < end and (s.status >= 500 or s.status == 0)
+        if at <= s.started and s.started + s.seconds < end and (s.status >= 500 or s.status == 0)
     ]
     return {
         "ready_again_s": max(last_bad.values(), default=at) - at,
@@ -295,6 +306,7 @@ async def run_drill(plan: Plan) -> dict[str, Any]:
                 "redis": _recovery(drill, "redis restarted", "postgres down"),
                 "postgres": _recovery(drill, "postgres restarted", None),
             },
+            "runs_open_at_kill": drill.events.get("runs open at kill"),
             "worker_restarts": {p.name: len(p.restarts) for p in cluster.role("worker")},
             "api_feed_exits": [p.name for p in cluster.exited()],
         }
@@ -337,7 +349,10 @@ def report(result: dict[str, Any]) -> None:
     print("recovery:", result["recovery"])
     after = result["rescore_finished_after_kill_s"]
     if after is not None:
-        print(f"re-score finished {after:.1f} s after the worker was killed")
+        print(
+            f"re-score runs open when the worker was killed: {result['runs_open_at_kill']:.0f};"
+            f" finished {after:.1f} s after the kill"
+        )
     print(
         "worker restarts by the supervisor:",
         result["worker_restarts"],
