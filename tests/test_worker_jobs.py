@@ -290,7 +290,8 @@ async def test_reach_box_repeats_the_index_expression_exactly(pool: asyncpg.Pool
             f"CREATE TEMP VIEW reach_check AS SELECT {candidates.REACH_BOX} AS b FROM profiles"
         )
         ours = await conn.fetchval("SELECT pg_get_viewdef('reach_check'::regclass)")
-    assert "".join(indexdef.split()) in "".join(ours.split())
+    # PostgreSQL 15 qualifies the columns in a view's text, 18 does not.
+    assert "".join(indexdef.split()) in "".join(ours.replace("profiles.", "").split())
 
 
 async def test_chunk_skips_pairs_whose_event_changed_after_it_read_them(
