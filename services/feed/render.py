@@ -88,23 +88,20 @@ async def load_feed(
 async def _render_and_store(
     pool: asyncpg.Pool, settings: Settings, state: FeedState, key: str, today: date
 ) -> ServedFeed | None:
-    async with pool.acquire() as conn:
-        rows = await feed_rows(conn, state.profile_id)
-        # Rendering is pure CPU (tens of ms for a full feed): off the event loop, so
-        # cached feeds keep being served meanwhile.
-        body = await anyio.to_thread.run_sync(
-            lambda: build_feed(
-                rows,
-                timezone=state.timezone,
-                max_events_per_week=state.max_events_per_week,
-                today=today,
-                public_url=settings.public_url,
-            )
+    rows = await feed_rows(pool, state.profile_id)
+    # Rendering is pure CPU (tens of ms for a full feed): off the event loop, so cached
+    # feeds keep being served meanwhile, and holding no pooled connection.
+    body = await anyio.to_thread.run_sync(
+        lambda: build_feed(
+            rows,
+            timezone=state.timezone,
+            max_events_per_week=state.max_events_per_week,
+            today=today,
+            public_url=settings.public_url,
         )
-        etag = feed_etag(body)
-        last_modified = await store_render(
-            conn, state.profile_id, render_key=key, body=body, etag=etag
-        )
+    )
+    etag = feed_etag(body)
+    last_modified = await store_render(pool, state.profile_id, render_key=key, body=body, etag=etag)
     if last_modified is None:
         return None
     return ServedFeed(etag=etag, last_modified=last_modified, body=body)
