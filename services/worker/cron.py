@@ -12,7 +12,7 @@ from arq import cron
 
 from services.worker.jobs import CHUNK_TIMEOUT_S, enqueue_chunk
 from services.worker.metrics import measured, sample_depths
-from shared.db import outbox, rescore
+from shared.db import idempotency, outbox, rescore
 from shared.db.matches import drop_over_matches
 from shared.db.scoring_inputs import active_version
 from shared.queue import enqueue_outbox
@@ -61,8 +61,10 @@ async def sweep_rescore_chunks(ctx: dict[str, Any]) -> int:
 
 @measured
 async def prune_outbox(ctx: dict[str, Any]) -> None:
+    """Drop done outbox rows and Idempotency-Key records past their 24 h."""
     async with ctx["pool"].acquire() as conn:
         await outbox.delete_old_done(conn)
+        await idempotency.delete_expired(conn)
 
 
 @measured
