@@ -17,6 +17,11 @@ SHARED_PROCESSORS: list[structlog.typing.Processor] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+# stdlib records (ours, uvicorn's, arq's) carry their fields as `extra=`.
+FOREIGN_PRE_CHAIN: list[structlog.typing.Processor] = [
+    *SHARED_PROCESSORS,
+    structlog.stdlib.ExtraAdder(),
+]
 
 
 def configure_logging(level: str = "info", *, service: str = "lowkey") -> None:
@@ -35,7 +40,7 @@ def configure_logging(level: str = "info", *, service: str = "lowkey") -> None:
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=SHARED_PROCESSORS,
+        foreign_pre_chain=FOREIGN_PRE_CHAIN,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             lambda _, __, event: {**event, "service": service},
@@ -50,3 +55,6 @@ def configure_logging(level: str = "info", *, service: str = "lowkey") -> None:
     # Uvicorn's access log prints request paths, which hold feed tokens: ours redacts them.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("uvicorn.access").propagate = False
+    # HTTP client libraries log full URLs at info; a URL may hold a feed token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
