@@ -24,7 +24,7 @@ def profile_body(**overrides: Any) -> dict[str, Any]:
         "max_cost_cents": 1000,
         "currency": "EUR",
         "languages": ["en", "de"],
-        "accessibility_needs": ["step-free"],
+        "accessibility_needs": ["step_free"],
         "availability": [{"days": ["tue", "thu"], "from": "17:00", "to": "22:00"}],
         "timezone": "Europe/Berlin",
         "max_events_per_week": 2,
@@ -128,6 +128,12 @@ async def test_overnight_window_is_accepted(api: AsyncTestClient[Any]) -> None:
         ({"availability": [{"days": ["mon"], "from": "10:00", "to": "10:00"}]}, "availability"),
         ({"availability": [{"days": ["funday"], "from": "10:00", "to": "11:00"}]}, "days"),
         ({"languages": ["english"]}, "languages"),
+        # The events' accessibility vocabulary: a need no event can name is refused.
+        ({"accessibility_needs": ["step-free"]}, "accessibility_needs"),
+        ({"accessibility_needs": ["ramp"]}, "accessibility_needs"),
+        # Strict JSON: 0 is not false, "5" is not 5.
+        ({"open_to_stretch": 0}, "open_to_stretch"),
+        ({"radius_km": "5"}, "radius_km"),
         ({"surprise": 1}, "surprise"),
     ],
 )

@@ -1,17 +1,18 @@
 """Who is asking: the Bearer key resolved to a `Caller`, and the guards that use it.
 
 The admin key comes from settings; organiser keys and profile tokens are looked up by
-their keyed hash. Handlers declare `caller: Caller` and a guard on their controller.
+their keyed hash. Handlers declare `caller: CallerDep` and a guard on their controller.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import asyncpg
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
 from shared.crypto import constant_time_equals, token_hash
@@ -33,6 +34,9 @@ class Caller:
     def identity(self) -> str:
         """Stable per caller (for idempotency records and rate limits); no secret in it."""
         return f"{self.kind}:{self.id}" if self.id is not None else self.kind
+
+
+CallerDep: TypeAlias = NamedDependency[Caller]
 
 
 def _bearer(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:

@@ -14,10 +14,10 @@ import asyncpg
 import msgspec
 from arq.connections import ArqRedis
 from litestar import Controller, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from services.api.auth import Caller, organiser_only
-from services.api.responses import problems
+from services.api.auth import Caller, CallerDep, organiser_only
+from services.api.responses import IdempotencyKey, problems
 from shared import geocoding
 from shared.db.events import (
     SearchFilter,
@@ -31,6 +31,7 @@ from shared.db.events import (
 )
 from shared.db.outbox import add_outbox, mark_enqueued
 from shared.geodesy import distances_km
+from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.http.problems import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from shared.models.common import Page, normalise_slug
 from shared.models.events import (
@@ -173,15 +174,16 @@ class EventsController(Controller):
         "/",
         status_code=201,
         guards=[organiser_only],
-        responses=problems(400, 401, 403, 413, 422, 503),
+        responses=problems(400, 401, 403, 413, 422, 503, post=True),
     )
     async def create(
         self,
-        data: EventCreate,
-        caller: Caller,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        queue: ArqRedis,
+        data: JSONBody[EventCreate],
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
+        idempotency_key: IdempotencyKey = None,
     ) -> Event:
         """Post an event; the server derives intensity, status, sequence and the UTC times."""
         assert caller.id is not None
@@ -193,7 +195,7 @@ class EventsController(Controller):
         return event
 
     @get("/{event_id:int}", responses=problems(404))
-    async def read(self, event_id: int, pool: asyncpg.Pool) -> Event:
+    async def read(self, event_id: FromPath[int], pool: PoolDep) -> Event:
         """One event, whoever asks (cancelled and past ones too)."""
         async with pool.acquire() as conn:
             event = await get_event(conn, event_id)
@@ -208,12 +210,12 @@ class EventsController(Controller):
     )
     async def change(
         self,
-        event_id: int,
-        data: EventUpdate,
-        caller: Caller,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        queue: ArqRedis,
+        event_id: FromPath[int],
+        data: JSONBody[EventUpdate],
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
     ) -> Event:
         """Change the named fields of one's own event (the whole event is checked again)."""
         async with pool.acquire() as conn:
@@ -237,10 +239,16 @@ class EventsController(Controller):
         "/{event_id:int}/cancel",
         status_code=200,
         guards=[organiser_only],
-        responses=problems(401, 403, 404),
+        responses=problems(401, 403, 404, post=True),
     )
     async def cancel(
-        self, event_id: int, caller: Caller, settings: Settings, pool: asyncpg.Pool, queue: ArqRedis
+        self,
+        event_id: FromPath[int],
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
+        idempotency_key: IdempotencyKey = None,
     ) -> Event:
         """Cancel one's own event; cancelling again answers the same event unchanged."""
         async with pool.acquire() as conn, conn.transaction():
@@ -260,7 +268,12 @@ class EventsController(Controller):
         responses=problems(401, 403, 404),
     )
     async def remove(
-        self, event_id: int, caller: Caller, settings: Settings, pool: asyncpg.Pool, queue: ArqRedis
+        self,
+        event_id: FromPath[int],
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
     ) -> None:
         """Delete one's own event for good; its matches go with it."""
         async with pool.acquire() as conn, conn.transaction():
@@ -272,23 +285,27 @@ class EventsController(Controller):
     @get("/", responses=problems(422))
     async def search(
         self,
-        pool: asyncpg.Pool,
-        lat: Annotated[float | None, Parameter(ge=-90, le=90)] = None,
-        lon: Annotated[float | None, Parameter(ge=-180, le=180)] = None,
-        radius_km: Annotated[float | None, Parameter(ge=MIN_RADIUS_KM, le=MAX_RADIUS_KM)] = None,
+        pool: PoolDep,
+        lat: Annotated[float | None, QueryParameter(ge=-90, le=90)] = None,
+        lon: Annotated[float | None, QueryParameter(ge=-180, le=180)] = None,
+        radius_km: Annotated[
+            float | None, QueryParameter(ge=MIN_RADIUS_KM, le=MAX_RADIUS_KM)
+        ] = None,
         tag: Annotated[
-            str | None, Parameter(max_length=100, description="normalised like event tags")
+            str | None, QueryParameter(max_length=100, description="normalised like event tags")
         ] = None,
         from_: Annotated[
             str | None,
-            Parameter(query="from", pattern=INSTANT_PATTERN, description="RFC 3339 with offset"),
+            QueryParameter(
+                name="from", pattern=INSTANT_PATTERN, description="RFC 3339 with offset"
+            ),
         ] = None,
         to: Annotated[
-            str | None, Parameter(pattern=INSTANT_PATTERN, description="RFC 3339 with offset")
+            str | None, QueryParameter(pattern=INSTANT_PATTERN, description="RFC 3339 with offset")
         ] = None,
-        max_intensity: Annotated[int | None, Parameter(ge=1, le=5)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-        cursor: str | None = None,
+        max_intensity: Annotated[int | None, QueryParameter(ge=1, le=5)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> Page[Event]:
         """Scheduled events not over (at `from`, else now), soonest first; `lat`, `lon` and
         `radius_km` together keep those whose venue is within the geodesic radius."""

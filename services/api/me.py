@@ -12,12 +12,12 @@ import asyncpg
 import msgspec
 from arq.connections import ArqRedis
 from litestar import Controller, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter
 
-from services.api.auth import Caller, profile_only
+from services.api.auth import Caller, CallerDep, profile_only
 from services.api.profiles import FeedToken, enqueue_profile, feed_urls, open_feed_token
 from services.api.ratelimit import me_write_limit, profile_key_patterns
-from services.api.responses import problems
+from services.api.responses import IdempotencyKey, problems
 from shared.crypto import SealError
 from shared.db.hidden import hidden_events, hide_event, unhide_event
 from shared.db.idempotency import count_for_profile
@@ -30,6 +30,7 @@ from shared.db.profiles import (
     update_profile,
 )
 from shared.erasure import erase_from_redis
+from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.http.problems import NotFound, Unauthorized
 from shared.models.profiles import (
     FeedUrls,
@@ -41,7 +42,7 @@ from shared.models.profiles import (
 )
 from shared.settings import Settings
 
-EventId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="an event id")]
+EventId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="an event id")]
 # Every /v1/me call may meet a token that was just erased (401) or a non-profile key (403).
 AUTH = (401, 403)
 
@@ -75,7 +76,9 @@ class MeController(Controller):
     guards = [profile_only]
 
     @get("/", responses=problems(*AUTH), summary="Your profile, with your feed URL")
-    async def read(self, caller: Caller, settings: Settings, pool: asyncpg.Pool) -> ProfileWithFeed:
+    async def read(
+        self, caller: CallerDep, settings: SettingsDep, pool: PoolDep
+    ) -> ProfileWithFeed:
         pid, token = _profile_token(caller)
         async with pool.acquire() as conn:
             found = await fetch_profile(conn, pid)
@@ -91,11 +94,11 @@ class MeController(Controller):
     )
     async def update(
         self,
-        data: ProfileUpdate,
-        caller: Caller,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        queue: ArqRedis,
+        data: JSONBody[ProfileUpdate],
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
     ) -> ProfileWithFeed:
         pid, token = _profile_token(caller)
         async with pool.acquire() as conn, conn.transaction():
@@ -114,7 +117,7 @@ class MeController(Controller):
         summary="Erase everything stored about you, in PostgreSQL and Redis",
     )
     async def erase(
-        self, caller: Caller, settings: Settings, pool: asyncpg.Pool, queue: ArqRedis
+        self, caller: CallerDep, settings: SettingsDep, pool: PoolDep, queue: QueueDep
     ) -> None:
         pid, _ = _profile_token(caller)
         async with pool.acquire() as conn, conn.transaction():
@@ -123,7 +126,9 @@ class MeController(Controller):
         await erase_from_redis(queue, settings, outbox_ids, profile_key_patterns(settings, pid))
 
     @get("/export", responses=problems(*AUTH), summary="Everything stored about you, as JSON")
-    async def export(self, caller: Caller, settings: Settings, pool: asyncpg.Pool) -> ProfileExport:
+    async def export(
+        self, caller: CallerDep, settings: SettingsDep, pool: PoolDep
+    ) -> ProfileExport:
         pid, token = _profile_token(caller)
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             found = await fetch_profile(conn, pid)
@@ -144,10 +149,16 @@ class MeController(Controller):
         "/feed/rotate",
         status_code=200,
         guards=[me_write_limit],
-        responses=problems(*AUTH, 409, 422, 429),
+        responses=problems(*AUTH, 409, 422, 429, post=True),
         summary="A new feed URL; the old one stops working",
     )
-    async def rotate_feed(self, caller: Caller, settings: Settings, pool: asyncpg.Pool) -> FeedUrls:
+    async def rotate_feed(
+        self,
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> FeedUrls:
         pid, token = _profile_token(caller)
         feed = FeedToken(settings, token)
         async with pool.acquire() as conn, conn.transaction():
@@ -160,16 +171,17 @@ class MeController(Controller):
         "/hidden/{event_id:int}",
         status_code=204,
         guards=[me_write_limit],
-        responses=problems(*AUTH, 404, 409, 422, 429),
+        responses=problems(*AUTH, 404, 409, 422, 429, post=True),
         summary="Hide an event from your suggestions (again is fine)",
     )
     async def hide(
         self,
         event_id: EventId,
-        caller: Caller,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        queue: ArqRedis,
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
+        idempotency_key: IdempotencyKey = None,
     ) -> None:
         await self._change_hidden(event_id, caller, settings, pool, queue, hide=True)
 
@@ -183,10 +195,10 @@ class MeController(Controller):
     async def unhide(
         self,
         event_id: EventId,
-        caller: Caller,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        queue: ArqRedis,
+        caller: CallerDep,
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
     ) -> None:
         await self._change_hidden(event_id, caller, settings, pool, queue, hide=False)
 

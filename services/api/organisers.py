@@ -11,13 +11,14 @@ from typing import Annotated
 import asyncpg
 import msgspec
 from litestar import Controller, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from services.api.auth import admin_only
-from services.api.responses import problems
+from services.api.responses import IdempotencyKey, problems
 from shared.crypto import new_token, token_hash
 from shared.db.organisers import insert_organiser, list_organisers, revoke_organiser
 from shared.db.pool import create_pool
+from shared.http.deps import PoolDep, SettingsDep
 from shared.http.problems import Invalid, NotFound
 from shared.models.common import Page
 from shared.models.organisers import Organiser, OrganiserCreate, OrganiserCreated
@@ -82,9 +83,13 @@ class AdminOrganisersController(Controller):
     guards = [admin_only]
     tags = ["admin"]
 
-    @post("/", status_code=201, responses=problems(400, 401, 403, 413, 422))
+    @post("/", status_code=201, responses=problems(400, 401, 403, 413, 422, post=True))
     async def create(
-        self, data: OrganiserCreate, settings: Settings, pool: asyncpg.Pool
+        self,
+        data: JSONBody[OrganiserCreate],
+        settings: SettingsDep,
+        pool: PoolDep,
+        idempotency_key: IdempotencyKey = None,
     ) -> OrganiserCreated:
         """Create an organiser; `api_key` is shown in this answer only."""
         async with pool.acquire() as conn, conn.transaction():
@@ -93,9 +98,9 @@ class AdminOrganisersController(Controller):
     @get("/", responses=problems(401, 403, 422))
     async def list_all(
         self,
-        pool: asyncpg.Pool,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-        cursor: str | None = None,
+        pool: PoolDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> Page[Organiser]:
         """Organisers, oldest first (never their keys); revoked ones carry `revoked_at`."""
         async with pool.acquire() as conn:
@@ -104,7 +109,7 @@ class AdminOrganisersController(Controller):
         return Page(items=items, next=_cursor(items[-1].id) if len(rows) > limit else None)
 
     @delete("/{organiser_id:int}", status_code=204, responses=problems(401, 403, 404))
-    async def revoke(self, organiser_id: int, pool: asyncpg.Pool) -> None:
+    async def revoke(self, organiser_id: FromPath[int], pool: PoolDep) -> None:
         """Revoke the organiser's key (its events stay); revoking again is still 204."""
         async with pool.acquire() as conn, conn.transaction():
             if not await revoke_organiser(conn, organiser_id):

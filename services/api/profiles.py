@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from arq.connections import ArqRedis
 from litestar import Controller, Request, post
+from litestar.params import JSONBody
 
 from services.api.idempotency import note_profile
 from services.api.ratelimit import profile_creation_limit
-from services.api.responses import problems
+from services.api.responses import IdempotencyKey, problems
 from shared.crypto import new_token, seal, token_hash, unseal
 from shared.db.outbox import add_outbox
 from shared.db.profiles import insert_profile
+from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.models.profiles import FeedUrls, ProfileCreate, ProfileCreated
 from shared.queue import enqueue_outbox
 from shared.settings import Settings
@@ -58,16 +59,17 @@ class ProfilesController(Controller):
         "/",
         status_code=201,
         guards=[profile_creation_limit],
-        responses=problems(400, 413, 422, 429),
+        responses=problems(400, 413, 422, 429, post=True),
         summary="Create a profile (no key); the answer holds its token, shown once",
     )
     async def create_profile(
         self,
         request: Request[Any, Any, Any],
-        data: ProfileCreate,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        queue: ArqRedis,
+        data: JSONBody[ProfileCreate],
+        settings: SettingsDep,
+        pool: PoolDep,
+        queue: QueueDep,
+        idempotency_key: IdempotencyKey = None,
     ) -> ProfileCreated:
         assert settings.secret_key is not None
         token = new_token(PROFILE_TOKEN_PREFIX)

@@ -5,8 +5,11 @@ Every controller documents its error statuses with `problems(...)` so the schema
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter
 
 from shared.http.problems import PROBLEM_JSON
 
@@ -21,6 +24,19 @@ DESCRIPTIONS = {
     429: "Rate limit reached; see Retry-After",
     503: "A backing service is unavailable; retry shortly",
 }
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Apply this POST once however often it is retried (per caller, 24 h); "
+        "the idempotency middleware reads it",
+    ),
+]
 
 
 class ProblemField(msgspec.Struct):
@@ -38,8 +54,16 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[ProblemField] = msgspec.field(default_factory=list)
 
 
-def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """`responses=` for the given statuses; idempotency's 409/422 are always possible on POST."""
+# Any operation may meet a PostgreSQL or Redis outage (503, with Retry-After).
+ALWAYS = (503,)
+# Any POST may carry an Idempotency-Key: a retry while the first runs (409), or the key
+# reused with another request (422).
+IDEMPOTENT_POST = (409, 422)
+
+
+def problems(*statuses: int, post: bool = False) -> dict[int, ResponseSpec]:
+    """`responses=` for the given statuses, plus 503 always and idempotency's on a POST."""
+    statuses += ALWAYS + (IDEMPOTENT_POST if post else ())
     return {
         status: ResponseSpec(
             data_container=Problem,

@@ -12,6 +12,7 @@ from services.api.responses import problems
 from shared.db import stats as db
 from shared.db.outbox import count_pending
 from shared.db.weights import last_rescore_run
+from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.models.weights import Stats
 from shared.settings import Settings
 
@@ -51,6 +52,6 @@ class AdminStatsController(Controller):
     tags = ["admin"]
 
     @get("/", responses=problems(401, 403))
-    async def stats(self, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings) -> Stats:
+    async def stats(self, pool: PoolDep, queue: QueueDep, settings: SettingsDep) -> Stats:
         """Counts, outbox and queue depth, the last full re-score and two distributions."""
         return await collect_stats(pool, queue, settings)

@@ -12,12 +12,13 @@ from typing import Annotated
 import asyncpg
 from arq.connections import ArqRedis
 from litestar import Controller, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from services.api.auth import admin_only
-from services.api.responses import problems
+from services.api.responses import IdempotencyKey, problems
 from shared.db import weights as db
 from shared.db.outbox import add_outbox, mark_enqueued
+from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.http.problems import Invalid, NotFound
 from shared.models.common import Page
 from shared.models.weights import PreviewRequest, PreviewResult, WeightsUpdate, WeightVersion
@@ -107,14 +108,14 @@ class AdminWeightsController(Controller):
     tags = ["admin"]
 
     @get("/", responses=problems(401, 403))
-    async def active(self, pool: asyncpg.Pool) -> WeightVersion:
+    async def active(self, pool: PoolDep) -> WeightVersion:
         """The active weight version."""
         async with pool.acquire() as conn:
             return await db.active_version(conn)
 
     @put("/", status_code=201, responses=problems(400, 401, 403, 413, 422))
     async def replace(
-        self, data: WeightsUpdate, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+        self, data: JSONBody[WeightsUpdate], pool: PoolDep, queue: QueueDep, settings: SettingsDep
     ) -> WeightVersion:
         """Save the whole weight set as a new version (201), make it active, re-score all."""
         return await save_weights(pool, queue, settings, data)
@@ -122,22 +123,33 @@ class AdminWeightsController(Controller):
     @get("/history", responses=problems(401, 403, 422))
     async def history(
         self,
-        pool: asyncpg.Pool,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-        cursor: str | None = None,
+        pool: PoolDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> Page[WeightVersion]:
         """Every version, newest first; `active` marks the one in use."""
         return await weight_history(pool, limit=limit, cursor=cursor)
 
-    @post("/{version:int}/activate", status_code=200, responses=problems(401, 403, 404, 409, 422))
+    @post(
+        "/{version:int}/activate",
+        status_code=200,
+        responses=problems(401, 403, 404, 409, 422, post=True),
+    )
     async def activate(
-        self, version: int, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+        self,
+        version: FromPath[int],
+        pool: PoolDep,
+        queue: QueueDep,
+        settings: SettingsDep,
+        idempotency_key: IdempotencyKey = None,
     ) -> WeightVersion:
         """Make an earlier version active again (no new version) and re-score everything."""
         return await activate_version(pool, queue, settings, version)
 
-    @post("/preview", status_code=200, responses=problems(400, 401, 403, 409, 413, 422))
-    async def preview(self, data: PreviewRequest, pool: asyncpg.Pool) -> PreviewResult:
+    @post("/preview", status_code=200, responses=problems(400, 401, 403, 409, 413, 422, post=True))
+    async def preview(
+        self, data: JSONBody[PreviewRequest], pool: PoolDep, idempotency_key: IdempotencyKey = None
+    ) -> PreviewResult:
         """What a candidate weight set would change for a seeded sample of users; saves
         nothing. Users are named only by their index in the sample."""
         return await run_preview(

@@ -21,6 +21,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler, Middleware
 
 from shared.db.pool import create_pool
+from shared.http.contract import StrictRequest, StrictStructSchemaPlugin, allow_middleware
 from shared.http.health import healthz, readyz
 from shared.http.problems import internal_error_handler, problem_details_plugin
 from shared.http.request_log import request_log_middleware
@@ -87,8 +88,9 @@ def build_app(
     return Litestar(
         route_handlers=[healthz, readyz, Metrics, *route_handlers],
         lifespan=[lifespan],
-        plugins=[problem_details_plugin(), *plugins],
-        middleware=[request_log_middleware, prometheus.middleware, *middleware],
+        plugins=[problem_details_plugin(), StrictStructSchemaPlugin(), *plugins],
+        middleware=[request_log_middleware, prometheus.middleware, allow_middleware, *middleware],
+        request_class=StrictRequest,
         dependencies={
             "settings": _provide_settings(settings),
             "pool": Provide(_provide_pool),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
@@ -20,6 +21,28 @@ ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 LongText = Annotated[str, Meta(max_length=5000)]
 Cents = Annotated[int, Meta(ge=0, le=10_000_000)]
 PageLimit = Annotated[int, Meta(ge=1, le=100)]
+# The zones this server knows (its tzdata), listed in the schema so clients see the choice.
+IANA_ZONES = tuple(sorted(zoneinfo.available_timezones()))
+TimeZoneName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        description="IANA time zone",
+        examples=["Europe/Berlin"],
+        extra_json_schema={"extra": {"enum": list(IANA_ZONES)}},
+    ),
+]
+
+
+def together(*names: str) -> dict[str, object]:
+    """JSON Schema rule for `__openapi_rules__`: the fields are all set (non-null) or none."""
+    return {
+        "anyOf": [
+            {"required": list(names), "properties": {n: {"not": {"type": "null"}} for n in names}},
+            {"properties": {n: {"type": "null"} for n in names}},
+        ]
+    }
 
 
 class Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False, kw_only=True):

@@ -20,6 +20,7 @@ from shared.models.common import (
     Longitude,
     LongText,
     ShortText,
+    TimeZoneName,
     normalise_slug,
 )
 from shared.scoring import intensity
@@ -62,9 +63,6 @@ LocalTime = Annotated[
         examples=["2026-12-01T19:00:00"],
     ),
 ]
-TimeZoneName = Annotated[
-    str, Meta(min_length=1, max_length=64, description="IANA zone", examples=["Europe/Berlin"])
-]
 Recurrence = Annotated[
     str,
     Meta(
@@ -88,8 +86,47 @@ class Venue(Base):
     lon: Longitude | None = None
 
 
+# The format's rules as JSON Schema (check_event applies them): a link unless in person; a
+# venue unless online, placed by lat+lon, or by address alone when a geocoder is configured.
+_NUMBER, _NULL = {"type": "number"}, {"type": "null"}
+FORMAT_RULES = (
+    {
+        "if": {"properties": {"format": {"enum": ["online", "hybrid"]}}},
+        "then": {"required": ["online_url"], "properties": {"online_url": {"type": "string"}}},
+    },
+    {
+        "if": {"properties": {"format": {"enum": ["in_person", "hybrid"]}}},
+        "then": {
+            "required": ["venue"],
+            "properties": {
+                "venue": {
+                    "type": "object",
+                    "anyOf": [
+                        {
+                            "required": ["lat", "lon"],
+                            "properties": {"lat": _NUMBER, "lon": _NUMBER},
+                        },
+                        {
+                            "description": "only when the server has a geocoder",
+                            "required": ["address"],
+                            "properties": {
+                                "address": {"type": "string"},
+                                "lat": _NULL,
+                                "lon": _NULL,
+                            },
+                        },
+                    ],
+                }
+            },
+        },
+    },
+)
+
+
 class EventCreate(Base):
     """What an organiser posts; `venue` is required unless online, `online_url` unless in person."""
+
+    __openapi_rules__ = FORMAT_RULES
 
     title: ShortText
     starts_at: LocalTime

@@ -14,7 +14,8 @@ Email = Annotated[
     Meta(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        # Spelled without `\s`: Python's and JSON Schema's whitespace classes differ.
+        pattern=r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f]+$",
         description="where the organiser can be reached",
         examples=["events@library.example"],
     ),

@@ -20,9 +20,11 @@ from shared.models.common import (
     LanguageCode,
     Latitude,
     Longitude,
-    Slug,
+    TimeZoneName,
     normalise_slug,
+    together,
 )
+from shared.models.events import AccessibilityFeature
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Format = Literal["in_person", "online"]
@@ -42,10 +44,9 @@ ComfortLevel = Annotated[
 ]
 Formats = Annotated[list[Format], Meta(min_length=1, max_length=2)]
 Languages = Annotated[list[LanguageCode], Meta(max_length=20)]
-AccessibilityNeeds = Annotated[list[Slug], Meta(max_length=20)]
+AccessibilityNeeds = Annotated[list[AccessibilityFeature], Meta(max_length=20)]
 EventsPerWeek = Annotated[int, Meta(ge=1, le=50)]
 DisplayName = Annotated[str, Meta(min_length=1, max_length=80)]
-TimezoneName = Annotated[str, Meta(min_length=1, max_length=64, description="IANA time zone")]
 
 
 @lru_cache(maxsize=1)
@@ -105,6 +106,8 @@ Availability = Annotated[list[AvailabilityWindow], Meta(max_length=50)]
 
 
 class ProfileCreate(Base, kw_only=True):
+    __openapi_rules__ = (together("max_cost_cents", "currency"),)
+
     display_name: DisplayName | None = None
     home: Home
     radius_km: RadiusKm
@@ -117,7 +120,7 @@ class ProfileCreate(Base, kw_only=True):
     languages: Languages = msgspec.field(default_factory=list)
     accessibility_needs: AccessibilityNeeds = msgspec.field(default_factory=list)
     availability: Availability = msgspec.field(default_factory=list)
-    timezone: TimezoneName = "UTC"
+    timezone: TimeZoneName = "UTC"
     max_events_per_week: EventsPerWeek = 3
 
     def __post_init__(self) -> None:
@@ -144,7 +147,7 @@ class ProfileUpdate(Base, kw_only=True):
     languages: Languages | UnsetType = UNSET
     accessibility_needs: AccessibilityNeeds | UnsetType = UNSET
     availability: Availability | UnsetType = UNSET
-    timezone: TimezoneName | UnsetType = UNSET
+    timezone: TimeZoneName | UnsetType = UNSET
     max_events_per_week: EventsPerWeek | UnsetType = UNSET
 
     def __post_init__(self) -> None:

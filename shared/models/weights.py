@@ -21,6 +21,7 @@ Author = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
 SampleSize = Annotated[int, Meta(ge=1, le=500)]
 Seed = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 
+RELATIVE_FIELDS = ("distance", "interest", "comfort")
 WEIGHT_FIELDS = (
     "distance",
     "interest",
@@ -34,6 +35,10 @@ WEIGHT_FIELDS = (
 
 class WeightSet(Base):
     """The whole weight set; distance, interest and comfort must not all be 0."""
+
+    __openapi_rules__ = (
+        {"anyOf": [{"properties": {f: {"exclusiveMinimum": 0}}} for f in RELATIVE_FIELDS]},
+    )
 
     distance: RelativeWeight
     interest: RelativeWeight

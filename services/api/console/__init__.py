@@ -11,8 +11,8 @@ from pathlib import Path
 
 from litestar import Router
 from litestar.config.app import AppConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.plugins.htmx import HTMXConfig, HTMXPlugin, HTMXRequest
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 

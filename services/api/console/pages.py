@@ -4,14 +4,12 @@ history, re-activation and re-score progress. Rendered on the server; htmx swaps
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
 import msgspec
-from arq.connections import ArqRedis
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from services.api.console.forms import FIELDS, parse_preview, parse_update
@@ -19,11 +17,11 @@ from services.api.console.session import signed_in
 from services.api.stats import collect_stats
 from services.api.weights import activate_version, save_weights, weight_history
 from shared.db.weights import active_version, last_rescore_run
+from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.models.weights import PreviewResult
 from shared.preview import run_preview
-from shared.settings import Settings
 
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Form = URLEncodedBody[dict[str, str]]
 HISTORY_ROWS = 20
 SHOWN_USERS = 6  # changed users shown side by side; the counts cover the whole sample
 
@@ -33,7 +31,7 @@ class OverviewController(Controller):
     guards = [signed_in]
 
     @get("/")
-    async def overview(self, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings) -> Template:
+    async def overview(self, pool: PoolDep, queue: QueueDep, settings: SettingsDep) -> Template:
         stats = await collect_stats(pool, queue, settings)
         return Template("overview.html", context={"page": "overview", "stats": stats})
 
@@ -43,12 +41,12 @@ class WeightsPageController(Controller):
     guards = [signed_in]
 
     @get("/")
-    async def weights_page(self, pool: asyncpg.Pool) -> Template:
+    async def weights_page(self, pool: PoolDep) -> Template:
         return await _weights_page(pool)
 
     @post("/", status_code=303)
     async def save(
-        self, data: Form, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+        self, data: Form, pool: PoolDep, queue: QueueDep, settings: SettingsDep
     ) -> Redirect | Template:
         update, errors = parse_update(data)
         if update is None:
@@ -57,7 +55,7 @@ class WeightsPageController(Controller):
         return Redirect("/admin/weights", status_code=303)
 
     @post("/preview", status_code=200)
-    async def preview(self, data: Form, pool: asyncpg.Pool) -> Template:
+    async def preview(self, data: Form, pool: PoolDep) -> Template:
         request, errors = parse_preview(data)
         result = None
         if request is not None:
@@ -71,13 +69,13 @@ class WeightsPageController(Controller):
 
     @post("/{version:int}/activate", status_code=303)
     async def activate(
-        self, version: int, pool: asyncpg.Pool, queue: ArqRedis, settings: Settings
+        self, version: FromPath[int], pool: PoolDep, queue: QueueDep, settings: SettingsDep
     ) -> Redirect:
         await activate_version(pool, queue, settings, version)
         return Redirect("/admin/weights", status_code=303)
 
     @get("/progress")
-    async def progress(self, pool: asyncpg.Pool) -> Template:
+    async def progress(self, pool: PoolDep) -> Template:
         async with pool.acquire() as conn:
             run = await last_rescore_run(conn)
         return Template("_progress.html", context={"run": run})

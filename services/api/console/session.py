@@ -4,13 +4,12 @@ SameSite=Strict, Secure off loopback), every form carries a CSRF token, sign-out
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from litestar import Controller, Request, Response, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
-from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
@@ -19,11 +18,12 @@ from litestar.middleware.session.client_side import (
     ClientSideSessionBackend,
     CookieBackendConfig,
 )
-from litestar.params import Body
+from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp
 
 from shared.crypto import constant_time_equals, token_hash
+from shared.http.deps import SettingsDep
 from shared.settings import Settings
 
 SESSION_COOKIE = "lowkey_admin"
@@ -102,7 +102,7 @@ def to_sign_in(request: Request[Any, Any, Any], _: SignInRequired) -> Response[A
     return Redirect("/admin/login", status_code=303)
 
 
-LoginForm = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+LoginForm = URLEncodedBody[dict[str, str]]
 
 
 class SessionController(Controller):
@@ -114,7 +114,7 @@ class SessionController(Controller):
 
     @post("/login", status_code=303, sync_to_thread=False)
     def login(
-        self, request: Request[Any, Any, Any], data: LoginForm, settings: Settings
+        self, request: Request[Any, Any, Any], data: LoginForm, settings: SettingsDep
     ) -> Response[Any]:
         key = data.get("admin_key", "")
         if not settings.admin_key or not constant_time_equals(key, settings.admin_key):

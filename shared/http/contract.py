@@ -1,0 +1,93 @@
+"""What makes a lowkey service keep its OpenAPI promises: strict JSON bodies, a true
+`Allow` on OPTIONS, and Struct schemas that say `additionalProperties: false` and the
+cross-field rules a model declares in `__openapi_rules__`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request
+from litestar._openapi.schema_generation.plugins import StructSchemaPlugin
+from litestar.routes import HTTPRoute
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.http.problems import BadRequest
+
+# A model names rules one field's type cannot say as JSON Schema here (e.g. `anyOf` over
+# its properties); they are published under `allOf` next to the generated properties.
+RULES_ATTR = "__openapi_rules__"
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema counts `3.0` as an integer; msgspec's strict mode would not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(v) for v in value]
+    return value
+
+
+class StrictRequest(Request[Any, Any, Any]):
+    """Decodes a JSON body into the handler's `data` type in msgspec's strict mode
+    (Litestar's own path is lax: `0` would pass as `false`, `"1"` as `1`)."""
+
+    async def json(self) -> Any:
+        field = self.route_handler.parsed_data_field
+        if field is None or not field.is_subclass_of(msgspec.Struct):
+            return await super().json()
+        body = await self.body()
+        try:
+            raw = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise BadRequest("the request body is not valid JSON") from None
+        # A ValidationError is a 422 naming the field (mapped in shared.http.problems).
+        return msgspec.convert(_integral_floats_as_ints(raw), field.annotation, strict=True)
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Litestar's Struct schemas, plus what the Struct's config and rules promise."""
+
+    def to_openapi_schema(self, field_definition: Any, schema_creator: Any) -> Any:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        struct = field_definition.type_
+        if struct.__struct_config__.forbid_unknown_fields:
+            schema.additional_properties = False
+        if rules := getattr(struct, RULES_ATTR, None):
+            schema.all_of = list(rules)
+        return schema
+
+
+def _allowed_methods(app: Litestar) -> dict[str, str]:
+    return {
+        route.path_format: ", ".join(sorted(route.methods))
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+    }
+
+
+def allow_middleware(app: ASGIApp) -> ASGIApp:
+    """OPTIONS answers `Allow` with every method of the path. Litestar's automatic OPTIONS
+    handler lists only the methods of the first handler registered on a path."""
+
+    by_path: dict[str, str] = {}  # filled on the first OPTIONS, once every route exists
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "OPTIONS":
+            await app(scope, receive, send)
+            return
+        by_path.update(by_path or _allowed_methods(scope["litestar_app"]))
+        allowed = by_path.get(scope["path_template"])
+
+        async def send_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and allowed is not None:
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                message = {**message, "headers": [*headers, (b"allow", allowed.encode())]}
+            await send(message)
+
+        await app(scope, receive, send_allow)
+
+    return middleware
