@@ -8,14 +8,14 @@ import base64
 import binascii
 from typing import Annotated
 
-import asyncpg
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
-from services.api.auth import Caller, profile_only
+from services.api.auth import CallerDep, profile_only
 from services.api.responses import problems
 from shared.db.events import event_from_row
 from shared.db.matches import list_for_profile
+from shared.http.deps import PoolDep
 from shared.http.problems import Invalid
 from shared.models.common import Base, Page
 from shared.models.events import Event
@@ -59,10 +59,10 @@ class MatchesController(Controller):
     @get("/", responses=problems(401, 403, 422), summary="Your matches, best first")
     async def list_matches(
         self,
-        caller: Caller,
-        pool: asyncpg.Pool,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-        cursor: str | None = None,
+        caller: CallerDep,
+        pool: PoolDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> Page[Match]:
         """Cancelled events stay listed (with their status) until they are over."""
         assert caller.id is not None

@@ -80,7 +80,7 @@ def history_cursor(version: int) -> str:
 
 
 def version_before(cursor: str | None) -> int | None:
-    if cursor is None:
+    if not cursor:  # absent or empty: the first page
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
