@@ -41,12 +41,14 @@ GOAL = 0.70  # the feed at >= 70 % of the same server's constant endpoint
 ADMIN_KEY = "bench-admin-key-0123456789abcdef"
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
-# Benchmark seeding only: matches as the worker writes them (scored_at = now()).
+# Benchmark seeding only: matches as the worker writes them (scored_at = now(), and the
+# profile's matches_version bumped: the feed's cache key).
 SEED_MATCH = """
 INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score, comfort_score,
                      distance_km, explanation, weight_version)
 VALUES ($1, $2, $3, 0.8, 0.7, 0.9, 1.5, 'board games · small, structured group · free', 1)
 """
+BUMP_PROFILE = "UPDATE profiles SET matches_version = matches_version + 1 WHERE id = $1"
 NGINX_CONF = """
 worker_processes {workers};
 daemon off;
@@ -199,9 +201,11 @@ async def seed(settings: Settings) -> str:
     assert settings.database_url is not None
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await conn.executemany(
-            SEED_MATCH, [(profile_id, e, 0.9 - i / 100) for i, e in enumerate(event_ids)]
-        )
+        async with conn.transaction():
+            await conn.executemany(
+                SEED_MATCH, [(profile_id, e, 0.9 - i / 100) for i, e in enumerate(event_ids)]
+            )
+            await conn.execute(BUMP_PROFILE, profile_id)
     finally:
         await conn.close()
     return urlparse(feed_url).path

@@ -1,7 +1,7 @@
 """The feed service over HTTP on the real database: bytes, validators, caching, privacy, cap.
 
-Organisers, events and profiles come through the API; matches are written straight into
-the `matches` table (as the worker would: every write sets scored_at = now()).
+Organisers, events and profiles come through the API; matches are written with the
+worker's own upsert (shared/db/matches.py), which bumps the profile's matches_version.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from litestar.testing import AsyncTestClient
 from services.feed.render import load_feed, local_date, render_key
 from shared.crypto import token_hash
 from shared.db.feeds import feed_state
+from shared.db.matches import upsert_pairs
+from shared.scoring import PairScore
 from shared.settings import Settings
 from tests.factories import bearer, create_organiser, post_event
 from tests.feed_parsers import parse_with_icaljs, parse_with_python, require_icaljs
@@ -80,26 +82,36 @@ async def new_event(api: Client, key: str, day: date, **overrides: Any) -> dict[
     return await post_event(api, key, **fields)
 
 
-# Test-only writes to `matches`, standing in for the worker (same contract: scored_at = now()).
-UPSERT_MATCH = """
-INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score, comfort_score,
-                     distance_km, explanation, weight_version, scored_at)
-VALUES ($1, $2, $3, 0.8, 0.5, 0.9, 1.8, $4, 1, now())
-ON CONFLICT (profile_id, event_id) DO UPDATE
-SET score = EXCLUDED.score, explanation = EXCLUDED.explanation, scored_at = now()
+async def match(
+    pool: asyncpg.Pool,
+    profile: dict[str, Any],
+    event: dict[str, Any],
+    score: float = 0.8,
+    explanation: str = EXPLANATION,
+) -> None:
+    """Insert or update one match the way the worker writes them (bumping the version)."""
+    pair = PairScore(
+        event_id=event["id"],
+        score=score,
+        distance=0.8,
+        interest=0.5,
+        comfort=0.9,
+        distance_km=1.8,
+        explanation=explanation,
+    )
+    async with pool.acquire() as conn:
+        await upsert_pairs(conn, [(profile["id"], pair)], version=1)
+
+
+# Test-only: one pair gone, with the bump every writer of `matches` makes.
+DELETE_MATCH = """
+WITH gone AS (DELETE FROM matches WHERE profile_id = $1 AND event_id = $2 RETURNING profile_id)
+UPDATE profiles SET matches_version = matches_version + 1 WHERE id IN (SELECT profile_id FROM gone)
 """
 
 
-async def match(
-    pool: asyncpg.Pool, profile: dict[str, Any], event: dict[str, Any], score: float = 0.8
-) -> None:
-    await pool.execute(UPSERT_MATCH, profile["id"], event["id"], score, EXPLANATION)
-
-
 async def unmatch(pool: asyncpg.Pool, profile: dict[str, Any], event: dict[str, Any]) -> None:
-    await pool.execute(
-        "DELETE FROM matches WHERE profile_id = $1 AND event_id = $2", profile["id"], event["id"]
-    )
+    await pool.execute(DELETE_MATCH, profile["id"], event["id"])
 
 
 @pytest.fixture
@@ -614,14 +626,8 @@ async def test_nothing_about_the_user_is_in_the_bytes(
         online_url="https://meet.example/games",
     )
     for event in (await new_event(api, organiser_key, monday(1)), online):
-        await pool.execute(
-            UPSERT_MATCH,
-            profile["id"],
-            event["id"],
-            0.7,
-            # Even a distance that slipped into the stored text stays out of the feed.
-            "1.8 km away · " + EXPLANATION,
-        )
+        # Even a distance that slipped into the stored text stays out of the feed.
+        await match(pool, profile, event, 0.7, explanation="1.8 km away · " + EXPLANATION)
     ics = (await get_feed(feed, profile)).content
     text = ics.decode()
     unfolded = text.replace("\r\n ", "")

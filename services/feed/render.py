@@ -1,7 +1,8 @@
 """A feed's bytes: served from `feed_renders` while its cache key holds, else rendered and kept.
 
-The key changes with the profile's matches, their events, the profile's feed settings and
-the profile's local date (feeds change with time alone: weeks roll over, events end).
+The key changes with `profiles.matches_version` (bumped by every write to the profile's
+matches or their events), the profile's own `updated_at` and its local date; a render also
+goes stale when the first event it shows is over (feeds change with time alone).
 """
 
 from __future__ import annotations
@@ -58,7 +59,14 @@ def local_date(timezone: str, now: datetime) -> date:
 
 def render_key(state: FeedState, today: date, public_url: str) -> str:
     """What a render depends on, in a short string; equal keys mean equal bytes."""
-    parts = (RENDER_VERSION, public_url, state.fingerprint)
+    parts = (
+        RENDER_VERSION,
+        public_url,
+        state.matches_version,
+        state.updated_at.isoformat(),
+        state.timezone,
+        state.max_events_per_week,
+    )
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
     return f"v{RENDER_VERSION}:{today.isoformat()}:{digest}"
 
@@ -80,7 +88,8 @@ async def load_feed(
         return None
     today = local_date(state.timezone, now or datetime.now(UTC))
     key = render_key(state, today, settings.public_url)
-    if state.render_key == key and state.etag is not None and state.last_modified is not None:
+    fresh = state.fresh and state.render_key == key
+    if fresh and state.etag is not None and state.last_modified is not None:
         return ServedFeed(etag=state.etag, last_modified=state.last_modified, body=state.body)
     return await _render_and_store(pool, settings, state, key, today)
 
@@ -101,7 +110,16 @@ async def _render_and_store(
         )
     )
     etag = feed_etag(body)
-    last_modified = await store_render(pool, state.profile_id, render_key=key, body=body, etag=etag)
+    # The rows are those not over yet: the render holds until the first of them is.
+    ends = [row.over_at for row in rows if row.over_at is not None]
+    last_modified = await store_render(
+        pool,
+        state.profile_id,
+        render_key=key,
+        body=body,
+        etag=etag,
+        fresh_until=min(ends, default=None),
+    )
     if last_modified is None:
         return None
     return ServedFeed(etag=etag, last_modified=last_modified, body=body)

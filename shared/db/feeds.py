@@ -1,8 +1,9 @@
 """SQL for the feed service: find a feed by its token hash, read its matched events, keep renders.
 
-Contract with the matching worker (docs/DEVELOPING.md): every write to a `matches` row sets
-`scored_at = now()`, and event edits set `updated_at = now()` and `sequence + 1`; the cache key's
-fingerprint below (count, newest change, sums of `scored_at` and `sequence`) changes with them.
+Contract with every writer of what a feed shows (docs/DEVELOPING.md): a write to a profile's
+`matches` rows bumps `profiles.matches_version` in the same transaction (shared/db/matches.py),
+an event edit bumps it for every profile matched to the event (trigger, migration 0007), and a
+profile edit sets `profiles.updated_at`. So the cache key needs no look at the matches at all.
 """
 
 from __future__ import annotations
@@ -12,28 +13,16 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-# One round trip, driven by two indexes (profiles.feed_token_hash, matches_profile_score):
-# a fingerprint of what the feed is rendered from (the profile's feed settings and its
-# matches with their events, only events not yet over as in SELECT_FEED_ROWS) as one text,
-# and the stored render. The body is left out when the client already holds its ETag ($2),
-# so a 304 ships no bytes.
+# The hot path: one unique-index read (profiles.feed_token_hash) and one primary-key read
+# (feed_renders). `fresh` is false once the first event the render shows is over (time
+# alone changes a feed), judged by the database's clock like SELECT_FEED_ROWS. The body is
+# left out when the client already holds its ETag ($2), so a 304 ships no bytes.
 SELECT_FEED_STATE = """
-SELECT p.id AS profile_id, p.timezone, p.max_events_per_week,
-       concat_ws('|', p.updated_at, p.matches_version, p.timezone, p.max_events_per_week,
-                 fp.match_count, coalesce(fp.changed_at::text, '-'), fp.scored_sum,
-                 fp.sequence_sum) AS fingerprint,
+SELECT p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version, p.updated_at,
        r.render_key, r.etag, r.last_modified,
+       coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = $2 THEN NULL ELSE r.body END AS body
-FROM profiles p
-CROSS JOIN LATERAL (
-    SELECT count(*) AS match_count,
-           max(greatest(m.scored_at, e.updated_at)) AS changed_at,
-           coalesce(sum(extract(epoch FROM m.scored_at)), 0) AS scored_sum,
-           coalesce(sum(e.sequence), 0) AS sequence_sum
-    FROM matches m JOIN events e ON e.id = m.event_id
-    WHERE m.profile_id = p.id AND (e.over_at IS NULL OR e.over_at > now())
-) fp
-LEFT JOIN feed_renders r ON r.profile_id = p.id
+FROM profiles p LEFT JOIN feed_renders r ON r.profile_id = p.id
 WHERE p.feed_token_hash = $1
 """
 # Everything an entry shows, and what the weekly cap needs; nothing about the profile.
@@ -52,10 +41,11 @@ ORDER BY m.score DESC, m.event_id
 # whole seconds, so the time is stored truncated to compare exactly with If-Modified-Since.
 # Inserting through the profiles row skips a profile erased meanwhile.
 UPSERT_RENDER = """
-INSERT INTO feed_renders (profile_id, render_key, body, etag, last_modified)
-SELECT p.id, $2, $3, $4, date_trunc('second', now()) FROM profiles p WHERE p.id = $1
+INSERT INTO feed_renders (profile_id, render_key, body, etag, fresh_until, last_modified)
+SELECT p.id, $2, $3, $4, $5, date_trunc('second', now()) FROM profiles p WHERE p.id = $1
 ON CONFLICT (profile_id) DO UPDATE SET
     render_key = EXCLUDED.render_key,
+    fresh_until = EXCLUDED.fresh_until,
     body = EXCLUDED.body,
     etag = EXCLUDED.etag,
     last_modified = CASE WHEN feed_renders.etag = EXCLUDED.etag
@@ -83,10 +73,12 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     profile_id: int
     timezone: str
     max_events_per_week: int
-    fingerprint: str  # changes with every write to the profile, its matches or their events
+    matches_version: int  # bumped by every write to the profile's matches or their events
+    updated_at: datetime  # set by every write to the profile itself
     render_key: str | None
     etag: str | None
     last_modified: datetime | None
+    fresh: bool  # false once an event the stored render shows is over
     body: bytes | None  # None when absent, or when the client's ETag equals the stored one
 
 
@@ -144,11 +136,13 @@ async def store_render(
     render_key: str,
     body: bytes,
     etag: str,
+    fresh_until: datetime | None,
 ) -> datetime | None:
-    """Keep a render; returns its Last-Modified, or None when the profile is gone."""
+    """Keep a render, good until `fresh_until` (the first of its events to be over);
+    returns its Last-Modified, or None when the profile is gone."""
     try:
         value: datetime | None = await conn.fetchval(
-            UPSERT_RENDER, profile_id, render_key, body, etag
+            UPSERT_RENDER, profile_id, render_key, body, etag, fresh_until
         )
     except asyncpg.ForeignKeyViolationError:
         # Erased between the lookup and now: the feed no longer exists.

@@ -1,8 +1,9 @@
 """SQL for the matches table: the scoring jobs' transactional writes (one subject, or a
 re-score chunk through COPY), the user's ranked list, and dropping matches of events over.
 
-Every write sets `scored_at = now()` on the rows it changes (the feed's cache key), and
-rows whose values did not change are left alone.
+Every write sets `scored_at = now()` on the rows it changes, leaves rows whose values did
+not change alone, and bumps `profiles.matches_version` of each profile whose rows it
+changed, in the same statement: the feed's cache key (shared/db/feeds.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,25 @@ MATCHES_LOCK_ID = 0x6C6F776B6579  # "lowkey"
 LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
 LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1)"
 
+
+def _bumping(statement: str) -> str:
+    """`statement` (a write to `matches AS m`) plus a bump of `matches_version` for every
+    profile whose rows it inserted, changed or deleted; answers how many rows it wrote.
+    Profiles are locked in id order, as every bump does, so concurrent bumps never deadlock."""
+    return f"""
+WITH changed AS ({statement} RETURNING m.profile_id),
+locked AS (
+    SELECT p.id FROM profiles p WHERE p.id IN (SELECT profile_id FROM changed)
+    ORDER BY p.id FOR NO KEY UPDATE
+),
+bumped AS (
+    UPDATE profiles p SET matches_version = p.matches_version + 1
+    FROM locked WHERE p.id = locked.id
+)
+SELECT count(*) FROM changed
+"""  # noqa: S608 (only constant statements are formatted in)
+
+
 _SET_CHANGED = """
 ON CONFLICT (profile_id, event_id) DO UPDATE SET
     score = EXCLUDED.score, distance_score = EXCLUDED.distance_score,
@@ -39,29 +59,29 @@ _COLUMNS = (
     "profile_id, event_id, score, distance_score, interest_score, comfort_score, distance_km, "
     "explanation, weight_version"
 )
-UPSERT = f"""
+UPSERT = _bumping(f"""
 INSERT INTO matches AS m ({_COLUMNS}, scored_at)
 SELECT t.p, t.e, t.s, t.ds, t.i, t.c, t.km, t.x, $9, now()
 FROM unnest($1::bigint[], $2::bigint[], $3::real[], $4::real[], $5::real[], $6::real[],
             $7::real[], $8::text[]) AS t(p, e, s, ds, i, c, km, x)
 {_SET_CHANGED}
-"""  # noqa: S608 (constant text)
+""")  # noqa: S608 (constant text)
 # An event's rows no longer eligible go; a cancelled event is never re-scored (kept as is).
-DELETE_EVENT_REST = """
-DELETE FROM matches WHERE event_id = $1 AND NOT (profile_id = ANY($2::bigint[]))
-"""
+DELETE_EVENT_REST = _bumping("""
+DELETE FROM matches m WHERE m.event_id = $1 AND NOT (m.profile_id = ANY($2::bigint[]))
+""")
 # A profile's rows no longer eligible go, except those of cancelled events (kept until
 # over, per the SPEC) unless the user hid them.
-DELETE_PROFILE_REST = """
+DELETE_PROFILE_REST = _bumping("""
 DELETE FROM matches m USING events e
 WHERE m.profile_id = $1 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
   AND (e.status = 'scheduled' OR m.event_id = ANY($3::bigint[]))
-"""
-DROP_EVENT = "DELETE FROM matches WHERE event_id = $1"
-DROP_OVER = """
+""")
+DROP_EVENT = _bumping("DELETE FROM matches m WHERE m.event_id = $1")
+DROP_OVER = _bumping("""
 DELETE FROM matches m USING events e
 WHERE e.id = m.event_id AND e.over_at IS NOT NULL AND e.over_at <= $1
-"""
+""")
 CHUNK_TABLES = """
 CREATE TEMP TABLE chunk_matches (
     profile_id bigint, event_id bigint, score real, distance_score real, interest_score real,
@@ -72,20 +92,20 @@ CREATE TEMP TABLE chunk_profiles (id bigint PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE chunk_events (id bigint PRIMARY KEY) ON COMMIT DROP;
 """
 ANALYZE_CHUNK = "ANALYZE chunk_matches; ANALYZE chunk_profiles; ANALYZE chunk_events"
-UPSERT_CHUNK = f"""
+UPSERT_CHUNK = _bumping(f"""
 INSERT INTO matches AS m ({_COLUMNS}, scored_at)
 SELECT {_COLUMNS}, now() FROM chunk_matches
 {_SET_CHANGED}
-"""  # noqa: S608
+""")  # noqa: S608
 # Only pairs of the profiles and events the chunk read (and that did not change since):
 # rows of a newer profile or event belong to that subject's own job.
-DELETE_CHUNK_REST = """
+DELETE_CHUNK_REST = _bumping("""
 DELETE FROM matches m USING chunk_profiles cp, chunk_events ce
 WHERE m.profile_id = cp.id AND m.event_id = ce.id
   AND NOT EXISTS (
       SELECT 1 FROM chunk_matches t WHERE t.profile_id = m.profile_id AND t.event_id = m.event_id
   )
-"""
+""")
 _LIST_EVENT_COLUMNS = """
     e.id, e.organiser_id, e.title, e.description, e.starts_at, e.ends_at, e.timezone,
     e.starts_at_utc, e.ends_at_utc, e.recurrence, e.over_at, e.format, e.venue_name,
@@ -162,8 +182,8 @@ async def drop_event_matches(conn: asyncpg.Connection, event_id: int) -> None:
 
 async def drop_over_matches(conn: asyncpg.Connection, now: datetime) -> int:
     """Delete the matches of every event over at `now`; returns how many went."""
-    status: str = await conn.execute(DROP_OVER, now)
-    return int(status.split()[-1])
+    dropped: int = await conn.fetchval(DROP_OVER, now)
+    return dropped
 
 
 async def write_chunk(
