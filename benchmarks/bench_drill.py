@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 
 from benchmarks import loadgen
-from benchmarks.cluster import ADMIN_KEY, Cluster, start_cluster
+from benchmarks.cluster import ADMIN_KEY, Cluster, start_cluster, stop_on_sigterm
 from shared import bulk_scoring
 from shared.db import scoring_inputs as inputs
 from shared.db.outbox import count_pending
@@ -382,6 +382,7 @@ def check(result: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
+    stop_on_sigterm()
     seconds = float(os.environ.get("LOWKEY_DRILL_SECONDS") or 240)
     result = asyncio.run(run_drill(Plan(seconds=seconds)))
     report(result)

@@ -266,6 +266,12 @@ def migrate(database_url: str) -> None:
     asyncio.run(migrate_url(database_url))
 
 
+def stop_on_sigterm() -> None:
+    """A benchmark stopped by `timeout` or a CI cancel still stops its cluster (finally:)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def start_cluster(n_api: int = 1, n_feed: int = 1, n_worker: int = 1) -> Cluster:
     """Private servers, migrated, and the processes up and ready."""
     root = _private_root()
