@@ -29,7 +29,7 @@ Format = Literal["in_person", "online", "hybrid"]
 Structure = Literal["structured", "semi", "open"]
 Noise = Literal["quiet", "moderate", "loud"]
 Status = Literal["scheduled", "cancelled"]
-# The accessibility vocabulary; profiles' `accessibility_needs` should use the same words.
+# The accessibility vocabulary: events' `accessibility` and profiles' `accessibility_needs`.
 ACCESSIBILITY = (
     "step_free",
     "wheelchair",
