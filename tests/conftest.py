@@ -6,6 +6,7 @@ machine's PostgreSQL 15 and Redis 7); otherwise it starts embedded ones in a tem
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -47,6 +48,16 @@ DATA_TABLES = (
 def database_url_for(server_url: str, database: str) -> str:
     parsed = urlparse(server_url)
     return urlunparse(parsed._replace(path=f"/{database}"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Tests that run `lowkey` in-process configure logging onto pytest's captured
+    stderr, which closes after the test: put the root handlers back each time."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield
+    root.handlers[:], root.level = saved
 
 
 @pytest.fixture(scope="session")
