@@ -99,9 +99,22 @@ def event_create(e: ScoringEvent, title: str) -> dict[str, Any]:
 
 
 async def seed_city(database_url: str, api: str, city: City, key: str) -> tuple[float, int]:
-    """Profiles straight through shared.db (the API would take minutes), events through
-    the API; (seconds, events the API refused, e.g. already started)."""
+    """Events through the API (each scored as posted, against no profiles yet), then the
+    profiles straight through shared.db (the API would take minutes); (seconds, events
+    the API refused as already started)."""
     started = time.perf_counter()
+    refused = 0
+    sem = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+
+        async def post(e: ScoringEvent) -> None:
+            nonlocal refused
+            async with sem:
+                r = await client.post(f"{api}/v1/events", json=event_create(e, city.titles[e.id]))
+            refused += r.status_code != 201
+
+        await asyncio.gather(*(post(e) for e in city.events if e.status == "scheduled"))
+    await wait_drained(database_url, limit_s=600)
     pool = await create_pool(database_url, max_size=1)
     try:
         async with pool.acquire() as conn, conn.transaction():
@@ -115,17 +128,6 @@ async def seed_city(database_url: str, api: str, city: City, key: str) -> tuple[
                 )
     finally:
         await pool.close()
-    refused = 0
-    sem = asyncio.Semaphore(8)
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-
-        async def post(e: ScoringEvent) -> None:
-            nonlocal refused
-            async with sem:
-                r = await client.post(f"{api}/v1/events", json=event_create(e, city.titles[e.id]))
-            refused += r.status_code != 201
-
-        await asyncio.gather(*(post(e) for e in city.events if e.status == "scheduled"))
     return time.perf_counter() - started, refused
 
 
@@ -180,8 +182,9 @@ async def run_scaleout(profiles: int, events: int) -> dict[str, Any]:
     try:
         api = cluster.role("api")[0].url
         world = loadgen.World(api=[api], feeds=[p.url for p in cluster.role("feed")])
-        await loadgen.seed(world, organisers=1, events=0, users=200)
+        await loadgen.seed(world, organisers=1, events=0, users=0)
         seed_s, refused = await seed_city(cluster.database_url, api, city, world.organisers[0].key)
+        await loadgen.seed(world, organisers=0, events=0, users=200)
         await wait_drained(cluster.database_url, limit_s=600)
         print(
             f"  seeded the city in {seed_s:.1f} s ({refused} events refused by the API as"
