@@ -28,11 +28,11 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def feed_pool(_: Litestar) -> AsyncIterator[None]:
         assert settings.database_url is not None
-        source.pool = await create_feed_pool(settings.database_url, max_size=FEED_POOL_SIZE)
+        source.open(await create_feed_pool(settings.database_url, max_size=FEED_POOL_SIZE))
         try:
             yield
         finally:
-            await source.pool.close()
+            await source.close()
 
     def with_feed_pool(config: AppConfig) -> AppConfig:
         config.lifespan = [*config.lifespan, feed_pool]

@@ -8,7 +8,7 @@ goes stale when the first event it shows is over (feeds change with time alone).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Literal, cast
 from zoneinfo import ZoneInfo
@@ -18,8 +18,16 @@ import asyncpg
 import msgspec
 
 from services.feed.ical import FeedEntry, render_feed
+from services.feed.lookups import LookupBatcher
 from shared.crypto import token_hash
-from shared.db.feeds import FeedRow, FeedState, feed_rows, feed_state, store_render
+from shared.db.feeds import (
+    FeedRow,
+    FeedState,
+    feed_rows,
+    feed_state,
+    feed_states,
+    store_render,
+)
 from shared.scoring import ScoringEvent, ScoringProfile, weekly_cap
 from shared.settings import Settings
 
@@ -29,6 +37,10 @@ CALENDAR_NAME = "lowkey"
 FeedFormat = Literal["in_person", "online", "hybrid"]
 
 
+# Looks a feed up by (token hash, the client's ETag): `feed_state` on a pool, or a batcher.
+StateLookup = Callable[[bytes, str | None], Awaitable[FeedState | None]]
+
+
 class FeedSource:
     """What a feed request reads from, handed to the handler as one dependency (a single
     dependency resolves inline; two would cost a task group per request)."""
@@ -36,10 +48,23 @@ class FeedSource:
     def __init__(self, settings: Settings, pool: asyncpg.Pool | None = None) -> None:
         self.settings = settings
         self.pool = pool
+        self.lookups: LookupBatcher | None = None
+
+    def open(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.lookups = LookupBatcher(lambda batch: feed_states(pool, batch))
+
+    async def close(self) -> None:
+        if self.lookups is not None:
+            await self.lookups.close()
+        if self.pool is not None:
+            await self.pool.close()
 
     async def load(self, token: str, *, known_etag: str | None = None) -> ServedFeed | None:
-        assert self.pool is not None, "the feed pool opens in the app's lifespan"
-        return await load_feed(self.pool, self.settings, token, known_etag=known_etag)
+        assert self.pool is not None and self.lookups is not None, "opened in the lifespan"
+        return await load_feed(
+            self.pool, self.settings, token, known_etag=known_etag, lookup=self.lookups.state
+        )
 
 
 class ServedFeed(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,12 +103,17 @@ async def load_feed(
     *,
     known_etag: str | None = None,
     now: datetime | None = None,
+    lookup: StateLookup | None = None,
 ) -> ServedFeed | None:
-    """The feed for `token`, or None when no profile has it (unknown and rotated alike)."""
+    """The feed for `token`, or None when no profile has it (unknown and rotated alike).
+    `lookup` finds the state (the service's batcher); by default one query on `pool`."""
     assert settings.secret_key is not None
     # Always hashed and always looked up: an unknown and a rotated token take one path.
-    lookup = token_hash(settings.secret_key, token, purpose="feed")
-    state = await feed_state(pool, lookup, known_etag)
+    hashed = token_hash(settings.secret_key, token, purpose="feed")
+    if lookup is None:
+        state = await feed_state(pool, hashed, known_etag)
+    else:
+        state = await lookup(hashed, known_etag)
     if state is None:
         return None
     today = local_date(state.timezone, now or datetime.now(UTC))

@@ -8,6 +8,7 @@ profile edit sets `profiles.updated_at`. So the cache key needs no look at the m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -24,6 +25,17 @@ SELECT p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version,
        CASE WHEN r.etag = $2 THEN NULL ELSE r.body END AS body
 FROM profiles p LEFT JOIN feed_renders r ON r.profile_id = p.id
 WHERE p.feed_token_hash = $1
+"""
+# The same for many feeds at once, in one round trip (services/feed/lookups.py): item `i`
+# of the token hashes ($1) with its client's ETag ($2); tokens no profile has give no row.
+SELECT_FEED_STATES = """
+SELECT t.i, p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version,
+       p.updated_at, r.render_key, r.etag, r.last_modified,
+       coalesce(r.fresh_until > now(), true) AS fresh,
+       CASE WHEN r.etag = t.known_etag THEN NULL ELSE r.body END AS body
+FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS t(token_hash, known_etag, i)
+JOIN profiles p ON p.feed_token_hash = t.token_hash
+LEFT JOIN feed_renders r ON r.profile_id = p.id
 """
 # Everything an entry shows, and what the weekly cap needs; nothing about the profile.
 SELECT_FEED_ROWS = """
@@ -121,6 +133,22 @@ async def feed_state(
     if row is None:
         return None
     return FeedState(**dict(row))
+
+
+async def feed_states(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    lookups: Sequence[tuple[bytes, str | None]],
+) -> list[FeedState | None]:
+    """`feed_state` for each (token hash, known ETag), in order, in one query."""
+    rows = await conn.fetch(
+        SELECT_FEED_STATES, [h for h, _ in lookups], [etag for _, etag in lookups]
+    )
+    found: list[FeedState | None] = [None] * len(lookups)
+    for row in rows:
+        values = dict(row)
+        position = values.pop("i") - 1
+        found[position] = FeedState(**values)
+    return found
 
 
 async def feed_rows(conn: asyncpg.Connection | asyncpg.Pool, profile_id: int) -> list[FeedRow]:
