@@ -56,3 +56,21 @@ async def test_readyz_is_503_when_postgres_stops(settings: Settings, tmp_path: P
             assert (await client.get("/healthz")).status_code == 200
     finally:
         server.cleanup()  # type: ignore[attr-defined]
+
+
+async def test_a_deadlock_victim_gets_503_with_retry_after_not_500(settings: Settings) -> None:
+    import asyncpg
+    from litestar import post
+
+    @post("/crossed")
+    async def crossed() -> None:
+        raise asyncpg.DeadlockDetectedError("deadlock detected")
+
+    from shared.http.service import build_app
+
+    app = build_app(settings, name="t", route_handlers=[crossed])
+    async with AsyncTestClient(app=app) as client:
+        answer = await client.post("/crossed")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -34,7 +34,7 @@ WHERE id = $1
 RETURNING {_COLUMNS}
 """  # noqa: S608 (only constant column lists are formatted in)
 SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE id = $1"  # noqa: S608
-SELECT_FOR_UPDATE = f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE"  # noqa: S608
+SELECT_FOR_UPDATE = f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR NO KEY UPDATE"  # noqa: S608
 # Cancelling twice changes nothing the second time (no new SEQUENCE for calendars).
 CANCEL = f"""
 UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = now()

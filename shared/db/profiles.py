@@ -31,7 +31,7 @@ SELECT
     feed_token_sealed
 FROM profiles WHERE id = $1
 """
-SELECT_PROFILE_FOR_UPDATE = SELECT_PROFILE.rstrip() + " FOR UPDATE"
+SELECT_PROFILE_FOR_UPDATE = SELECT_PROFILE.rstrip() + " FOR NO KEY UPDATE"
 UPDATE_PROFILE = """
 UPDATE profiles SET
     display_name = $2, home_lat = $3, home_lon = $4, radius_km = $5, interests = $6,

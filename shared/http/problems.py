@@ -166,9 +166,26 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 )
 
 
+# Two transactions that crossed: PostgreSQL rolled one back whole, so the request can be
+# sent again as it was (an Idempotency-Key is released on a 5xx).
+CONCURRENT_CONFLICT: tuple[type[Exception], ...] = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.LockNotAvailableError,
+)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, DATABASE_DOWN):
         return database_down_to_problem(exc).to_response(request)
+    if isinstance(exc, CONCURRENT_CONFLICT):
+        log.warning("write rolled back by a concurrent change", extra={"error": type(exc).__name__})
+        return _problem(
+            503,
+            "Service unavailable",
+            "a concurrent change got in the way and nothing was saved; retry",
+            headers={"Retry-After": "1"},
+        ).to_response(request)
     log.exception("unhandled error", extra={"path_template": request.scope.get("path_template")})
     return _problem(500, "Internal error", "something went wrong on our side").to_response(request)
 
