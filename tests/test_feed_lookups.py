@@ -171,3 +171,20 @@ async def test_concurrent_polls_of_many_feeds_each_get_their_own_bytes_and_valid
         assert profile["id"] and conditional.status_code == 304
         assert conditional.headers["etag"] == etags[n] and conditional.content == b""
     assert answers[-1].status_code == 404
+
+
+async def test_no_lookup_is_stranded_when_lanes_finish_as_it_arrives(
+    api: Client, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    profile = await new_profile(api)
+    wanted = hashed(settings, profile)
+    batcher = LookupBatcher(lambda batch: feed_states(pool, batch), lanes=2)
+
+    async def one(delay_turns: int) -> FeedState | None:
+        for _ in range(delay_turns):
+            await asyncio.sleep(0)  # arrive at every possible point of a lane's life
+        return await batcher.state(wanted, None)
+
+    for _ in range(20):
+        found = await asyncio.wait_for(asyncio.gather(*(one(n % 7) for n in range(30))), timeout=10)
+        assert {s.profile_id if s else None for s in found} == {profile["id"]}

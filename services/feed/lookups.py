@@ -34,13 +34,17 @@ class LookupBatcher:
         self._lanes = lanes
         self._max_batch = max_batch
         self._pending: list[_Pending] = []
+        # Lanes draining now: counted down by the lane itself in the same step as its last
+        # look at `_pending` (a done-callback would run later, stranding a lookup between).
+        self._active = 0
         self._running: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs only
 
     async def state(self, token_hash: bytes, known_etag: str | None) -> FeedState | None:
         """The feed state for one token hash, read in the next batch that leaves."""
         future: asyncio.Future[FeedState | None] = asyncio.get_running_loop().create_future()
         self._pending.append((token_hash, known_etag, future))
-        if len(self._running) < self._lanes:
+        if self._active < self._lanes:
+            self._active += 1
             # Started now, it runs on the loop's next turn: lookups that arrive in this
             # turn (the same burst of requests) join its first batch.
             task = asyncio.create_task(self._drain())
@@ -49,6 +53,12 @@ class LookupBatcher:
         return await future
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_pending()
+        finally:
+            self._active -= 1
+
+    async def _drain_pending(self) -> None:
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
