@@ -94,7 +94,6 @@ def _uvicorn_server(
 async def _run_all(settings: Settings, *, demo: bool) -> None:
     from services.api.app import create_app as create_api
     from services.feed.app import create_app as create_feed
-    from services.worker.main import create_worker
     from services.worker.metrics import serve_metrics
 
     assert settings.database_url is not None
@@ -105,7 +104,6 @@ async def _run_all(settings: Settings, *, demo: bool) -> None:
         await _load_demo(settings)
     api = _uvicorn_server(create_api(settings), settings, settings.api_port)
     feed = _uvicorn_server(create_feed(settings), settings, settings.feed_port)
-    worker = create_worker(settings)
     serve_metrics(settings)
 
     stop = asyncio.Event()
@@ -116,7 +114,7 @@ async def _run_all(settings: Settings, *, demo: bool) -> None:
     tasks = [
         asyncio.create_task(api.serve(), name="api"),
         asyncio.create_task(feed.serve(), name="feed"),
-        asyncio.create_task(worker.async_run(), name="worker"),
+        asyncio.create_task(_supervised_workers(settings, stop), name="worker"),
     ]
     print(
         f"lowkey is up: API {settings.public_url}  feeds {settings.feed_base_url}  "
@@ -133,14 +131,28 @@ async def _run_all(settings: Settings, *, demo: bool) -> None:
     log.info("stopping")
     api.should_exit = True
     feed.should_exit = True
-    tasks[2].cancel()  # the worker: arq stops by cancelling its main task
     await asyncio.wait(tasks, timeout=15)
-    await worker.close()
     for task in tasks:
         if not task.done():
             task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     done_waiter.cancel()
+
+
+async def _supervised_workers(settings: Settings, stop: asyncio.Event) -> None:
+    """The worker part of `lowkey up`, started again after it loses Redis (as a process
+    supervisor would restart `lowkey worker`); pending work waits in the outbox."""
+    from services.worker.main import create_chunk_worker, create_worker, run_workers
+
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await run_workers([create_worker(settings), create_chunk_worker(settings)], stop)
+        except Exception as exc:
+            log.warning("worker stopped; starting it again", extra={"error": type(exc).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 4.0)
 
 
 async def _load_demo(settings: Settings) -> None:

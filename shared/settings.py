@@ -49,6 +49,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def queue_name(self) -> str:
         return f"{self.redis_prefix}:queue"
 
+    @property
+    def chunk_queue_name(self) -> str:
+        """Full re-score chunks: a queue of their own, taken one at a time per process."""
+        return f"{self.redis_prefix}:chunks"
+
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)

@@ -181,15 +181,28 @@ def admin_headers() -> dict[str, str]:
 
 @pytest.fixture
 def drain_queue(settings: Settings) -> Callable[[], Awaitable[int]]:
-    """Run a real arq worker in burst mode until the queue is empty; returns jobs completed."""
-    from services.worker.main import create_worker
+    """Run the real arq Workers (main, then re-score chunks) in burst mode until both
+    queues are empty; returns jobs completed."""
+    from services.worker.main import create_chunk_worker, create_worker
 
     async def drain() -> int:
-        worker = create_worker(settings, burst=True, poll_delay=0.05)
+        total = 0
+        client = aioredis.from_url(settings.redis_url or "")
         try:
-            await worker.async_run()
-            return int(worker.jobs_complete)
+            while True:
+                for create in (create_worker, create_chunk_worker):
+                    worker = create(settings, burst=True, poll_delay=0.05)
+                    try:
+                        await worker.async_run()
+                        total += int(worker.jobs_complete)
+                    finally:
+                        await worker.close()
+                # Cron runs at every start count as jobs: stop on empty queues instead.
+                waiting = await client.zcard(settings.queue_name)
+                waiting += await client.zcard(settings.chunk_queue_name)
+                if waiting == 0:
+                    return total
         finally:
-            await worker.close()
+            await client.aclose()
 
     return drain

@@ -151,11 +151,10 @@ async def test_worker_killed_mid_rescore_loses_and_doubles_nothing(
         run_id = await rescore.add_run(conn, 2, "drill")
         chunks = await rescore.fan_out(conn, run_id, 30)
     # `lowkey worker` uses the default prefix; this Redis is ours alone.
-    queue = connect_queue(
-        msgspec.structs.replace(settings, redis_url=redis_url, redis_prefix="lowkey")
-    )
+    worker_settings = msgspec.structs.replace(settings, redis_url=redis_url, redis_prefix="lowkey")
+    queue = connect_queue(worker_settings)
     for n in range(chunks):
-        assert await jobs.enqueue_chunk(queue, "lowkey", run_id, n)
+        assert await jobs.enqueue_chunk(queue, worker_settings, run_id, n)
     await queue.aclose()
 
     first = start_worker_process(settings, redis_url, tmp_path)

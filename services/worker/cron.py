@@ -46,11 +46,11 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
 @measured
 async def sweep_rescore_chunks(ctx: dict[str, Any]) -> int:
     """Enqueue again the chunks of unfinished re-score runs that are long overdue."""
-    pool, queue, prefix = ctx["pool"], ctx["redis"], ctx["settings"].redis_prefix
+    pool, queue, settings = ctx["pool"], ctx["redis"], ctx["settings"]
     enqueued = 0
     async with pool.acquire() as conn, conn.transaction():
         for row in await rescore.claim_lost_chunks(conn, older_than_s=CHUNK_STALE_AFTER_S):
-            if not await enqueue_chunk(queue, prefix, row["run_id"], row["chunk_no"]):
+            if not await enqueue_chunk(queue, settings, row["run_id"], row["chunk_no"]):
                 break
             await rescore.mark_chunk_enqueued(conn, row["run_id"], row["chunk_no"])
             enqueued += 1

@@ -28,16 +28,18 @@ from shared.db import scoring_inputs as inputs
 from shared.db.outbox import mark_done
 from shared.geodesy import distances_km
 from shared.scoring import PairScore, ScoringEvent, ScoringProfile, Weights, is_over, score_pair
+from shared.settings import Settings
 
 log = logging.getLogger("lowkey.worker.jobs")
 
 # Short timeouts: arq re-runs a killed job only after the longest timeout + 10 s.
 SCORE_TIMEOUT_S = 15
 RESCORE_ALL_TIMEOUT_S = 15
-CHUNK_TIMEOUT_S = 20
+CHUNK_TIMEOUT_S = 30
 # Profiles per re-score chunk: big enough that per-chunk overhead (loading every live
-# event) stays small, small enough that a chunk finishes well inside its timeout.
-CHUNK_SIZE = 10_000
+# event) stays small, small enough that a chunk (~200 k rows in the benchmark city)
+# finishes well inside its timeout on a busy machine.
+CHUNK_SIZE = 2_500
 # Failures that a later try heals: lock conflicts, a row deleted under us, a lost server.
 TRANSIENT = (
     asyncpg.DeadlockDetectedError,
@@ -161,11 +163,15 @@ async def score_profile(ctx: dict[str, Any], outbox_id: int, profile_id: int) ->
     return len(pairs)
 
 
-async def enqueue_chunk(queue: ArqRedis, prefix: str, run_id: int, chunk_no: int) -> bool:
+async def enqueue_chunk(queue: ArqRedis, settings: Settings, run_id: int, chunk_no: int) -> bool:
     """Enqueue one chunk; a chunk already queued or running keeps its id (no double)."""
     try:
         await queue.enqueue_job(
-            jobs.RESCORE_CHUNK, run_id, chunk_no, _job_id=chunk_job_id(prefix, run_id, chunk_no)
+            jobs.RESCORE_CHUNK,
+            run_id,
+            chunk_no,
+            _job_id=chunk_job_id(settings.redis_prefix, run_id, chunk_no),
+            _queue_name=settings.chunk_queue_name,
         )
     except (RedisError, OSError) as exc:
         log.warning("chunk enqueue deferred to the sweep", extra={"error": type(exc).__name__})
@@ -186,10 +192,9 @@ async def rescore_all(ctx: dict[str, Any], outbox_id: int, version: int) -> int:
         else:
             chunks = await rescore.fan_out(conn, run_id, CHUNK_SIZE)
         await mark_done(conn, [outbox_id])
-    prefix = ctx["settings"].redis_prefix
     for chunk_no in range(chunks):
         # Not sent now (Redis gone): the chunk sweep sends it once it is stale.
-        await enqueue_chunk(ctx["redis"], prefix, run_id, chunk_no)
+        await enqueue_chunk(ctx["redis"], ctx["settings"], run_id, chunk_no)
     log.info("re-score fanned out", extra={"run": run_id, "version": version, "chunks": chunks})
     return chunks
 

@@ -1,8 +1,15 @@
-"""Wires the worker process: the arq Worker with every job function and cron job."""
+"""Wires the worker process: two arq Workers sharing one process.
+
+The main Worker takes per-subject jobs and cron on `settings.queue_name`; the chunk
+Worker takes full re-score chunks from `settings.chunk_queue_name` one at a time, so a
+re-score never crowds out new events and a chunk never waits on its siblings.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import signal
 from typing import Any
 
 from arq.worker import Worker, func
@@ -19,12 +26,11 @@ FUNCTIONS = [
     func(jobs.score_event, timeout=jobs.SCORE_TIMEOUT_S),
     func(jobs.score_profile, timeout=jobs.SCORE_TIMEOUT_S),
     func(jobs.rescore_all, timeout=jobs.RESCORE_ALL_TIMEOUT_S),
-    func(jobs.rescore_chunk, timeout=jobs.CHUNK_TIMEOUT_S),
 ]
+CHUNK_FUNCTIONS = [func(jobs.rescore_chunk, timeout=jobs.CHUNK_TIMEOUT_S)]
 
 
-def create_worker(settings: Settings, **overrides: Any) -> Worker:
-    """An arq Worker for these settings; `overrides` (e.g. burst=True) are for tests."""
+def _lifecycle(settings: Settings) -> dict[str, Any]:
 
     async def startup(ctx: dict[str, Any]) -> None:
         assert settings.database_url is not None
@@ -36,15 +42,19 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
         if pool is not None:
             await pool.close()
 
+    return {"on_startup": startup, "on_shutdown": shutdown}
+
+
+def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    """The main arq Worker; `overrides` (e.g. burst=True) are for tests."""
     options: dict[str, Any] = {
+        **_lifecycle(settings),
         "functions": FUNCTIONS,
         # Fresh copies: arq keeps each cron's next run on the CronJob itself, so a shared
         # list would make a second Worker in one process skip its start-up runs.
         "cron_jobs": [dataclasses.replace(c, next_run=None) for c in CRON_JOBS],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.queue_name,
-        "on_startup": startup,
-        "on_shutdown": shutdown,
         "handle_signals": False,
         "max_jobs": 4,
         # arq polls the queue (default every 0.5 s): that delay is most of a new event's
@@ -57,11 +67,46 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
     return Worker(**options)
 
 
-async def run_worker(settings: Settings) -> None:
-    """`lowkey worker`: run until SIGINT/SIGTERM (arq's own signal handling)."""
-    serve_metrics(settings)
-    worker = create_worker(settings, handle_signals=True)
+def create_chunk_worker(settings: Settings, **overrides: Any) -> Worker:
+    """The Worker for full re-score chunks: one at a time, each a big set-based write."""
+    options: dict[str, Any] = {
+        **_lifecycle(settings),
+        "functions": CHUNK_FUNCTIONS,
+        "redis_settings": redis_settings(settings),
+        "queue_name": settings.chunk_queue_name,
+        "handle_signals": False,
+        "max_jobs": 1,
+        "poll_delay": 0.2,
+        "job_timeout": jobs.CHUNK_TIMEOUT_S,
+        "keep_result": 0,
+    }
+    options.update(overrides)
+    return Worker(**options)
+
+
+async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
+    """Run the Workers until `stop` is set or one of them ends (Redis lost: the process
+    exits and its supervisor starts it again; pending work waits in the outbox)."""
+    tasks = [asyncio.create_task(w.async_run()) for w in workers]
+    stopper = asyncio.create_task(stop.wait())
     try:
-        await worker.async_run()
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in done if t is not stopper and t.exception() is not None]
     finally:
-        await worker.close()
+        for task in [stopper, *tasks]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for worker in workers:
+            await worker.close()
+    if failed:
+        raise failed[0].exception()  # type: ignore[misc]
+
+
+async def run_worker(settings: Settings) -> None:
+    """`lowkey worker`: both Workers until SIGINT/SIGTERM."""
+    serve_metrics(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_workers([create_worker(settings), create_chunk_worker(settings)], stop)
