@@ -73,7 +73,9 @@ async def test_posted_event_is_matched_with_the_api_shape(
     match = page["items"][0]
     assert match["event"] == (await api.get(f"/v1/events/{event['id']}")).json()
     km = distance_km(HOME["lat"], HOME["lon"], 52.5145, 13.4016)
-    assert match["distance_km"] == pytest.approx(km, abs=1e-4)
+    # Shown to 10 m (the home point itself is kept to ~100 m).
+    assert match["distance_km"] == pytest.approx(km, abs=0.005)
+    assert match["distance_km"] == round(match["distance_km"], 2)
     assert set(match["components"]) == {"distance", "interest", "comfort"}
     assert match["components"]["interest"] == pytest.approx(0.9, abs=1e-6)
     assert match["explanation"] == (

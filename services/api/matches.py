@@ -71,13 +71,16 @@ class MatchesController(Controller):
         items = [
             Match(
                 event=event_from_row(event),
-                score=float(r["m_score"]),
+                # Stored as float4: shown to the precision it carries, not float4 noise.
+                score=round(float(r["m_score"]), 4),
                 components=Components(
-                    distance=float(r["m_distance"]),
-                    interest=float(r["m_interest"]),
-                    comfort=float(r["m_comfort"]),
+                    distance=round(float(r["m_distance"]), 4),
+                    interest=round(float(r["m_interest"]), 4),
+                    comfort=round(float(r["m_comfort"]), 4),
                 ),
-                distance_km=r["m_distance_km"],
+                distance_km=(
+                    None if r["m_distance_km"] is None else round(float(r["m_distance_km"]), 2)
+                ),
                 explanation=with_distance(r["m_explanation"], r["m_distance_km"]),
             )
             for event, r in rows[:limit]
