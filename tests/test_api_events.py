@@ -415,3 +415,17 @@ async def test_a_retried_post_with_an_idempotency_key_creates_one_event(
     assert first.status_code == retry.status_code == 201
     assert retry.json() == first.json()
     assert await counts(pool) == (1, 1)
+
+
+async def test_an_id_beyond_bigint_is_a_client_error_not_a_500(
+    api: Any, admin_headers: dict[str, str]
+) -> None:
+    huge = 639224436795596873924608
+    for method, path in (
+        ("GET", f"/v1/events/{huge}"),
+        ("POST", f"/v1/events/{huge}/cancel"),
+        ("DELETE", f"/v1/admin/organisers/{huge}"),
+    ):
+        answer = await api.request(method, path, headers=admin_headers)
+        assert 400 <= answer.status_code < 500, (method, path, answer.status_code)
+        assert answer.headers["content-type"] == "application/problem+json"

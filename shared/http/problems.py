@@ -178,6 +178,9 @@ CONCURRENT_CONFLICT: tuple[type[Exception], ...] = (
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, DATABASE_DOWN):
         return database_down_to_problem(exc).to_response(request)
+    if isinstance(exc, asyncpg.DataError) and isinstance(exc.__cause__, OverflowError):
+        # An id past bigint's range in a path: no row can have it.
+        return _problem(404, "Not found", "no such resource").to_response(request)
     if isinstance(exc, CONCURRENT_CONFLICT):
         log.warning("write rolled back by a concurrent change", extra={"error": type(exc).__name__})
         return _problem(
