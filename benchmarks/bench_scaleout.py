@@ -37,7 +37,8 @@ FROM rescore_runs WHERE weight_version = $1 AND finished_at IS NOT NULL
 CHUNK_RUNS = re.compile(
     r'^lowkey_job_duration_seconds_count\{function="rescore_chunk"\} (\S+)$', re.M
 )
-FEED_REQUESTS = re.compile(r'^lowkey_requests_total\{[^}]*path="/feeds[^}]*\} (\S+)$', re.M)
+# The route template itself holds braces (`/feeds/{filename}`), so match to the line's end.
+FEED_REQUESTS = re.compile(r'^lowkey_requests_total\{.*path="/feeds/.*\} (\S+)$', re.M)
 
 
 def profile_create(p: ScoringProfile) -> ProfileCreate:
