@@ -5,7 +5,7 @@ one field's type cannot say: times in their zone, the series, venue and link per
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -30,18 +30,6 @@ Structure = Literal["structured", "semi", "open"]
 Noise = Literal["quiet", "moderate", "loud"]
 Status = Literal["scheduled", "cancelled"]
 # The accessibility vocabulary: events' `accessibility` and profiles' `accessibility_needs`.
-ACCESSIBILITY = (
-    "step_free",
-    "wheelchair",
-    "quiet_room",
-    "transit_nearby",
-    "hearing_loop",
-    "accessible_toilet",
-    "seating",
-    "sign_language",
-    "large_print",
-    "parking",
-)
 AccessibilityFeature = Literal[
     "step_free",
     "wheelchair",
@@ -54,6 +42,7 @@ AccessibilityFeature = Literal[
     "large_print",
     "parking",
 ]
+ACCESSIBILITY: tuple[str, ...] = get_args(AccessibilityFeature)
 
 LocalTime = Annotated[
     str,
