@@ -44,9 +44,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Benchmark seeding only: matches as the worker writes them (scored_at = now(), and the
 # profile's matches_version bumped: the feed's cache key).
 SEED_MATCH = """
+WITH x AS (
+    INSERT INTO match_explanations (text)
+    VALUES ('board games · small, structured group · free')
+    ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text RETURNING id
+)
 INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score, comfort_score,
-                     distance_km, explanation, weight_version)
-VALUES ($1, $2, $3, 0.8, 0.7, 0.9, 1.5, 'board games · small, structured group · free', 1)
+                     distance_km, explanation_id, weight_version)
+SELECT $1, $2, $3, 0.8, 0.7, 0.9, 1.5, x.id, 1 FROM x
 """
 BUMP_PROFILE = "UPDATE profiles SET matches_version = matches_version + 1 WHERE id = $1"
 NGINX_CONF = """

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import resource
 import secrets
@@ -19,19 +18,20 @@ import numpy as np
 
 from benchmarks.city import build_city
 from shared.bulk_scoring import Matches, Prepared, prepare, score_chunk
+from shared.db.matches import copy_binary
 from shared.geodesy import distance_km, ecef_km
+from shared.match_copy import encode
 from shared.scoring import ScoringEvent, ScoringProfile, Weights, score_pair
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-COLUMNS = (
-    "profile_id", "event_id", "score", "distance_score", "interest_score", "comfort_score",
-    "distance_km", "explanation", "weight_version",
-)  # fmt: skip
+# The real run table's shape (LIKE matches): a plain, logged table without indexes.
 CREATE_TABLE = """
-CREATE TEMP TABLE bench_matches (
-    profile_id bigint, event_id bigint, score real, distance_score real, interest_score real,
-    comfort_score real, distance_km real, explanation text, weight_version integer
-)"""
+CREATE TABLE bench_matches (
+    profile_id bigint NOT NULL, event_id bigint NOT NULL, score real NOT NULL,
+    distance_score real NOT NULL, interest_score real NOT NULL, comfort_score real NOT NULL,
+    distance_km real, weight_version integer NOT NULL,
+    scored_at timestamptz NOT NULL DEFAULT now(), explanation_id integer NOT NULL
+) WITH (autovacuum_enabled = false)"""
 
 
 def line(label: str, value: str) -> None:
@@ -64,13 +64,12 @@ def geopy_reference(city_events: list[ScoringEvent], profiles: list[ScoringProfi
     return (time.perf_counter() - start) / sample
 
 
-def score_everything(prepared: Prepared, weights: Weights) -> Matches:
-    return score_chunk(prepared, weights)
+def payload_of(matches: Matches) -> bytes:
+    """Binary COPY rows; explanation ids as the database would hand them out."""
+    return encode(matches, np.arange(1, len(matches.texts) + 1, dtype=np.int32), 1)
 
 
-async def copy_benchmarks(
-    url: str, prepared: Prepared, weights: Weights, rows: list[tuple[object, ...]]
-) -> None:
+async def copy_benchmarks(url: str, prepared: Prepared, weights: Weights, payload: bytes) -> None:
     admin = await asyncpg.connect(url)
     name = f"lowkey_bench_{secrets.token_hex(4)}"
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -79,19 +78,17 @@ async def copy_benchmarks(
         try:
             await conn.execute(CREATE_TABLE)
             start = time.perf_counter()
-            await conn.copy_records_to_table("bench_matches", records=rows, columns=COLUMNS)
+            await copy_binary(conn, "bench_matches", payload)
             floor = time.perf_counter() - start
+            rows = await conn.fetchval("SELECT count(*) FROM bench_matches")
             line(
-                "COPY floor (rows prepared)",
-                f"{floor:.2f} s  ({len(rows) / floor / 1e6:.2f} M rows/s)",
+                "COPY floor (rows prepared, binary)",
+                f"{floor:.2f} s  ({rows / floor / 1e6:.2f} M rows/s)",
             )
             await conn.execute("TRUNCATE bench_matches")
 
             start = time.perf_counter()
-            result = score_chunk(prepared, weights)
-            await conn.copy_records_to_table(
-                "bench_matches", records=result.records(weight_version=1), columns=COLUMNS
-            )
+            await copy_binary(conn, "bench_matches", payload_of(score_chunk(prepared, weights)))
             both = time.perf_counter() - start
             line(
                 "scoring + COPY (one after the other)", f"{both:.2f} s  ({both / floor:.2f}x floor)"
@@ -115,16 +112,16 @@ async def pipelined(conn: asyncpg.Connection, prepared: Prepared, weights: Weigh
     n = len(prepared.events.ids)
     bounds = [(i * n // 8, (i + 1) * n // 8) for i in range(8)]
 
-    def rows_of(lo: int, hi: int) -> list[tuple[object, ...]]:
-        return list(score_chunk(prepared, weights, lo, hi).records(weight_version=1))
+    def payload_for(lo: int, hi: int) -> bytes:
+        return payload_of(score_chunk(prepared, weights, lo, hi))
 
     start = time.perf_counter()
-    pending = loop.run_in_executor(None, rows_of, *bounds[0])
+    pending = loop.run_in_executor(None, payload_for, *bounds[0])
     for nxt in [*bounds[1:], None]:
-        rows = await pending
+        payload = await pending
         if nxt is not None:
-            pending = loop.run_in_executor(None, rows_of, *nxt)
-        await conn.copy_records_to_table("bench_matches", records=rows, columns=COLUMNS)
+            pending = loop.run_in_executor(None, payload_for, *nxt)
+        await copy_binary(conn, "bench_matches", payload)
     return time.perf_counter() - start
 
 
@@ -145,18 +142,12 @@ def main() -> None:
     prep_s = time.perf_counter() - start
     line("prepare tables", f"{prep_s:.2f} s")
     start = time.perf_counter()
-    matches = score_everything(prepared, weights)
+    matches = score_chunk(prepared, weights)
     score_s = time.perf_counter() - start
     line("bulk scoring (in-process, one core)", f"{score_s:.2f} s")
-    # Millions of live tuples make every full GC pass crawl over them: build them with the
-    # collector off and freeze them, as a writer holding rows in memory should.
-    gc.disable()
     start = time.perf_counter()
-    rows = list(matches.records(weight_version=1))
-    rows_s = time.perf_counter() - start
-    gc.freeze()
-    gc.enable()
-    line("build COPY rows (tuples)", f"{rows_s:.2f} s")
+    payload = payload_of(matches)
+    line("build COPY payload (binary, numpy)", f"{time.perf_counter() - start:.2f} s")
     line(
         "memory peak (ru_maxrss)",
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB",
@@ -178,7 +169,7 @@ def main() -> None:
 
     if not args.no_db:
         url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-        asyncio.run(copy_benchmarks(url, prepared, weights, rows))
+        asyncio.run(copy_benchmarks(url, prepared, weights, payload))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Tables are built once (`prepare`); any slice of events can then be scored (`scor
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -46,25 +46,6 @@ class Matches(msgspec.Struct, frozen=True):
 
     def explanations(self) -> npt.NDArray[np.object_]:
         return np.asarray(self.texts, dtype=object)[self.explanation_code]
-
-    def records(self, weight_version: int) -> Iterator[tuple[object, ...]]:
-        """Rows for `COPY matches (profile_id, event_id, score, distance_score,
-        interest_score, comfort_score, distance_km, explanation, weight_version)`."""
-        km = self.distance_km.astype(object)
-        km[np.isnan(self.distance_km)] = None
-        version = [weight_version] * len(self)
-        return zip(
-            self.profile_id.tolist(),
-            self.event_id.tolist(),
-            self.score.tolist(),
-            self.distance.tolist(),
-            self.interest.tolist(),
-            self.comfort.tolist(),
-            km.tolist(),
-            self.explanations().tolist(),
-            version,
-            strict=True,
-        )
 
 
 def prepare(

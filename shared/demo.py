@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import msgspec
 
-from shared import bulk_scoring
+from shared import bulk_scoring, match_copy
 from shared.crypto import new_token, seal, token_hash
-from shared.db import matches, scoring_inputs
+from shared.db import explanations, matches, scoring_inputs
 from shared.db.events import insert_event
 from shared.db.organisers import insert_organiser
 from shared.db.pool import create_pool
@@ -313,7 +313,7 @@ async def load_demo(settings: Settings) -> str | None:
 
 
 async def _score_everything(conn: asyncpg.Connection) -> int:
-    """A full re-score inline, with the active weights, written like a re-score chunk."""
+    """A full re-score inline, with the active weights, COPYed into the empty matches."""
     now = datetime.now(UTC)
     version = await scoring_inputs.active_version(conn)
     weights = await scoring_inputs.load_weights(conn, version)
@@ -321,6 +321,6 @@ async def _score_everything(conn: asyncpg.Connection) -> int:
     events, _ = await scoring_inputs.load_live_events(conn, now)
     profiles, _ = await scoring_inputs.load_profile_range(conn, 0, 2**62)
     found = bulk_scoring.score_all(events, profiles, weights, now=now)
-    return await matches.write_chunk(
-        conn, found.records(version), [p.id for p in profiles], [e.id for e in events]
-    )
+    code_ids = await explanations.code_ids(conn, found.texts)
+    await matches.copy_binary(conn, "matches", match_copy.encode(found, code_ids, version))
+    return len(found)

@@ -33,6 +33,7 @@ SECRET_KEY = "test-secret-key-0123456789abcdef"
 # Tables emptied by `db_clean`; weights are reset to version 1 separately.
 DATA_TABLES = (
     "matches",
+    "match_explanations",
     "hidden_events",
     "feed_renders",
     "idempotency_records",
@@ -144,6 +145,11 @@ async def db_clean(pool: asyncpg.Pool, redis_url: str, settings: Settings) -> No
     """An empty database (weights back to version 1) and none of this run's Redis keys."""
     async with pool.acquire() as conn:
         await conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+        # Tables of re-score runs a test left unfinished (run ids restart at 1).
+        for name in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'matches\\_run\\_%'"
+        ):
+            await conn.execute(f'DROP TABLE "{name[0]}"')
         await conn.execute("UPDATE active_weights SET version = 1")
         await conn.execute("DELETE FROM weight_versions WHERE version > 1")
     client = aioredis.from_url(redis_url)

@@ -349,8 +349,10 @@ async def test_delete_removes_the_event_and_its_matches(
     async with pool.acquire() as conn:
         profile_id = await conn.fetchval("SELECT id FROM profiles")
         await conn.execute(
-            "INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
-            " comfort_score, explanation, weight_version) VALUES ($1, $2, 0.8, 1, 1, 1, 'x', 1)",
+            "WITH x AS (INSERT INTO match_explanations (text) VALUES ('x') RETURNING id)"
+            " INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
+            " comfort_score, explanation_id, weight_version) SELECT $1, $2, 0.8, 1, 1, 1, x.id, 1"
+            " FROM x",
             profile_id,
             event["id"],
         )

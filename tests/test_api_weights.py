@@ -387,9 +387,13 @@ async def test_stats(
             (profile_ids[1], event_ids[0])
         ]:
             await conn.execute(
-                """INSERT INTO matches (profile_id, event_id, score, distance_score,
-                   interest_score, comfort_score, explanation, weight_version)
-                   VALUES ($1, $2, 0.5, 0.5, 0.5, 0.5, 'x', 1)""",
+                """WITH x AS (
+                       INSERT INTO match_explanations (text) VALUES ('x')
+                       ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text RETURNING id
+                   )
+                   INSERT INTO matches (profile_id, event_id, score, distance_score,
+                   interest_score, comfort_score, explanation_id, weight_version)
+                   SELECT $1, $2, 0.5, 0.5, 0.5, 0.5, x.id, 1 FROM x""",
                 pid,
                 eid,
             )

@@ -95,13 +95,3 @@ def test_chunks_add_up_to_the_whole() -> None:
     by_profiles = as_dict(score_all(city.events, city.profiles[:half], Weights(), now=city.now))
     by_profiles |= as_dict(score_all(city.events, city.profiles[half:], Weights(), now=city.now))
     assert by_profiles.keys() == whole.keys()
-
-
-def test_records_are_copy_rows() -> None:
-    city = build_city(200, 40, seed=5)
-    m = score_all(city.events, city.profiles, Weights(), now=city.now)
-    rows = list(m.records(weight_version=3))
-    assert len(rows) == len(m) > 0
-    online = [r for r in rows if r[6] is None]
-    assert all(r[3] == Weights().online_score for r in online)
-    assert all(len(r) == 9 and r[8] == 3 and isinstance(r[7], str) for r in rows)

@@ -52,7 +52,8 @@ async def test_posted_event_reaches_the_feed_through_the_worker(
     event = await new_event(api, key, monday(1) + timedelta(days=2))
     assert await drain_queue() >= 1
     stored = await pool.fetchval(
-        "SELECT explanation FROM matches WHERE profile_id = $1 AND event_id = $2",
+        "SELECT x.text FROM matches m JOIN match_explanations x ON x.id = m.explanation_id"
+        " WHERE m.profile_id = $1 AND m.event_id = $2",
         profile["id"],
         event["id"],
     )

@@ -149,7 +149,7 @@ async def test_worker_killed_mid_rescore_loses_and_doubles_nothing(
         )
         await conn.execute("UPDATE active_weights SET version = 2")
         run_id = await rescore.add_run(conn, 2, "drill")
-        chunks = await rescore.fan_out(conn, run_id, 30)
+        chunks = await jobs.fan_out(conn, run_id, 30)
     # `lowkey worker` uses the default prefix; this Redis is ours alone.
     worker_settings = msgspec.structs.replace(settings, redis_url=redis_url, redis_prefix="lowkey")
     queue = connect_queue(worker_settings)

@@ -17,7 +17,6 @@ import pytest
 from arq.connections import ArqRedis
 
 from services.worker import jobs
-from shared import bulk_scoring
 from shared.crypto import token_hash
 from shared.db import candidates, rescore
 from shared.db import scoring_inputs as inputs
@@ -70,7 +69,8 @@ async def stored_matches(
 ) -> dict[Row, dict[str, Any]]:
     """The stored matches (by default those of scheduled events)."""
     rows = await pool.fetch(
-        "SELECT m.* FROM matches m JOIN events e ON e.id = m.event_id"
+        "SELECT m.*, x.text AS explanation FROM matches m JOIN events e ON e.id = m.event_id"
+        " JOIN match_explanations x ON x.id = m.explanation_id"
         " WHERE NOT $1 OR e.status = 'scheduled' ORDER BY 1, 2",
         live_only,
     )
@@ -237,9 +237,7 @@ async def test_score_profile_follows_a_move_and_keeps_cancelled_matches(
     await jobs.score_profile(ctx, await outbox_row(pool, "profile", pid), pid)
     # The cancelled event stays (flagged by its status) until over; the online one stays.
     assert set(await stored_matches(pool, live_only=False)) == {(pid, called_off), (pid, online)}
-    rows = await pool.fetch(
-        "SELECT distance_km, explanation FROM matches WHERE event_id = $1", online
-    )
+    rows = await pool.fetch("SELECT distance_km FROM matches WHERE event_id = $1", online)
     assert rows[0]["distance_km"] is None
 
 
@@ -294,27 +292,78 @@ async def test_reach_box_repeats_the_index_expression_exactly(pool: asyncpg.Pool
     assert "".join(indexdef.split()) in "".join(ours.replace("profiles.", "").split())
 
 
-async def test_chunk_skips_pairs_whose_event_changed_after_it_read_them(
+async def run_reopened(ctx: dict[str, Any], pool: asyncpg.Pool) -> int:
+    """Run every pending scoring job now (what the worker does with the swap's enqueues)."""
+    rows = await pool.fetch(
+        "SELECT id, kind, subject_id FROM outbox WHERE done_at IS NULL AND kind <> 'rescore'"
+    )
+    for row in rows:
+        job = jobs.score_event if row["kind"] == "event" else jobs.score_profile
+        await job(ctx, row["id"], row["subject_id"])
+    return len(rows)
+
+
+async def test_changes_during_a_rescore_are_rescored_after_its_swap(
+    ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "CHUNK_SIZE", 2)
+    async with pool.acquire() as conn:
+        near = [await add_profile(conn, 52.52 + i * 0.001, 13.40) for i in range(4)]
+        moved = await add_event(conn, 52.521, 13.401)
+        await add_event(conn, 52.522, 13.402)
+    box = await outbox_row(pool, "rescore", 1)
+    assert await jobs.rescore_all(ctx, box, 1) == 2
+    run = await pool.fetchval("SELECT id FROM rescore_runs")
+    await jobs.rescore_chunk(ctx, run, 0)  # the first two profiles, read before the edits
+    # Meanwhile: an event moves out of everyone's reach and its job runs (on the old
+    # table); a profile of the done chunk is erased; one of the next chunk hides an event.
+    await pool.execute("UPDATE events SET lat = 48.0 WHERE id = $1", moved)
+    await jobs.score_event(ctx, await outbox_row(pool, "event", moved), moved)
+    await pool.execute("DELETE FROM profiles WHERE id = $1", near[0])
+    await pool.execute(
+        "INSERT INTO hidden_events (profile_id, event_id) VALUES ($1, $2)", near[3], moved
+    )
+    await outbox_row(pool, "profile", near[3])
+    generation = await pool.fetchval("SELECT generation FROM match_generation")
+    await jobs.rescore_chunk(ctx, run, 1)  # the last chunk swaps
+    assert await pool.fetchval("SELECT finished_at IS NOT NULL FROM rescore_runs") is True
+    assert await pool.fetchval("SELECT generation FROM match_generation") == generation + 1
+    # The erased profile left nothing behind; the moved event's job is pending again.
+    assert await pool.fetchval("SELECT count(*) FROM matches WHERE profile_id = $1", near[0]) == 0
+    assert await run_reopened(ctx, pool) == 2
+    assert_same_matches(await stored_matches(pool), await expected_matches(pool))
+    assert all(key[1] != moved for key in await stored_matches(pool))
+    assert await pool.fetchval("SELECT to_regclass('matches_run_1')") is None
+
+
+async def test_swap_keeps_matches_of_cancelled_events_and_the_constraints(
     ctx: dict[str, Any], pool: asyncpg.Pool
 ) -> None:
     async with pool.acquire() as conn:
         pid = await add_profile(conn, 52.52, 13.40)
-        kept = await add_event(conn, 52.521, 13.401)
-        edited = await add_event(conn, 52.522, 13.402)
-    now = datetime.now(UTC)
-    async with pool.acquire() as conn:
-        events, seq = await inputs.load_live_events(conn, now)
-        profiles, state = await inputs.load_profile_range(conn, 0, 2**62)
-        weights = await inputs.load_weights(conn, 1)
-        assert weights is not None
-        found = bulk_scoring.score_all(events, profiles, weights, now=now)
-        assert len(found) == 2
-        # The organiser changes one event between the chunk's read and its write.
-        await conn.execute("UPDATE events SET sequence = sequence + 1 WHERE id = $1", edited)
-        async with conn.transaction():
-            written = await jobs._write_valid(conn, found, seq, state, 1)
-    assert written == 1
-    assert set(await stored_matches(pool)) == {(pid, kept)}
+        called_off = await add_event(conn, 52.521, 13.401)
+    await jobs.score_profile(ctx, await outbox_row(pool, "profile", pid), pid)
+    await pool.execute("UPDATE events SET status = 'cancelled' WHERE id = $1", called_off)
+    box = await outbox_row(pool, "rescore", 1)
+    assert await jobs.rescore_all(ctx, box, 1) == 1
+    await jobs.rescore_chunk(ctx, await pool.fetchval("SELECT id FROM rescore_runs"), 0)
+    assert set(await stored_matches(pool, live_only=False)) == {(pid, called_off)}
+    # The swapped-in table is a full `matches`: its key, index and cascades.
+    constraints = {
+        r["conname"]: r["contype"]
+        for r in await pool.fetch(
+            "SELECT conname, contype::text FROM pg_constraint"
+            " WHERE conrelid = 'matches'::regclass AND contype IN ('p', 'f')"
+        )
+    }
+    assert constraints == {
+        "matches_pkey": "p",
+        "matches_profile_id_fkey": "f",
+        "matches_event_id_fkey": "f",
+    }
+    assert await pool.fetchval("SELECT to_regclass('matches_event') IS NOT NULL") is True
+    await pool.execute("DELETE FROM events WHERE id = $1", called_off)
+    assert await pool.fetchval("SELECT count(*) FROM matches") == 0
 
 
 async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncpg.Pool) -> None:
@@ -322,7 +371,7 @@ async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncp
         await add_profile(conn, 52.52, 13.40)
         await add_event(conn, 52.521, 13.401)
         run = await rescore.add_run(conn, 1, "test")
-        assert await rescore.fan_out(conn, run, 1000) == 1
+        assert await jobs.fan_out(conn, run, 1000) == 1
         await conn.execute(
             "INSERT INTO weight_versions (version, distance, interest, comfort, distance_decay_km,"
             " online_score, stretch_penalty, min_score, note)"

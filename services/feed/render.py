@@ -88,6 +88,7 @@ def render_key(state: FeedState, today: date, public_url: str) -> str:
         RENDER_VERSION,
         public_url,
         state.matches_version,
+        state.generation,
         state.updated_at.isoformat(),
         state.timezone,
         state.max_events_per_week,

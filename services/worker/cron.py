@@ -10,7 +10,7 @@ from typing import Any
 
 from arq import cron
 
-from services.worker.jobs import CHUNK_TIMEOUT_S, enqueue_chunk
+from services.worker.jobs import CHUNK_TIMEOUT_S, FINISH_TIMEOUT_S, enqueue_chunk, enqueue_finish
 from services.worker.metrics import measured, sample_depths
 from shared.db import idempotency, outbox, rescore
 from shared.db.matches import drop_over_matches
@@ -25,6 +25,7 @@ STALE_AFTER_S = 30.0
 # A chunk not done this long after it was enqueued was lost (Redis restarted) or failed
 # for good; arq itself re-runs a killed one after its timeout + 10 s.
 CHUNK_STALE_AFTER_S = CHUNK_TIMEOUT_S + 25.0
+SWAP_STALE_AFTER_S = FINISH_TIMEOUT_S + 25.0
 
 
 @measured
@@ -45,7 +46,8 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
 
 @measured
 async def sweep_rescore_chunks(ctx: dict[str, Any]) -> int:
-    """Enqueue again the chunks of unfinished re-score runs that are long overdue."""
+    """Enqueue again the chunks of unfinished re-score runs that are long overdue, and the
+    swaps of runs whose chunks are all done but whose last chunk did not swap."""
     pool, queue, settings = ctx["pool"], ctx["redis"], ctx["settings"]
     enqueued = 0
     async with pool.acquire() as conn, conn.transaction():
@@ -53,6 +55,10 @@ async def sweep_rescore_chunks(ctx: dict[str, Any]) -> int:
             if not await enqueue_chunk(queue, settings, row["run_id"], row["chunk_no"]):
                 break
             await rescore.mark_chunk_enqueued(conn, row["run_id"], row["chunk_no"])
+            enqueued += 1
+        for run_id in await rescore.unswapped_runs(conn, older_than_s=SWAP_STALE_AFTER_S):
+            if not await enqueue_finish(queue, settings, run_id):
+                break
             enqueued += 1
     if enqueued:
         log.info("re-score chunks enqueued again", extra={"count": enqueued})

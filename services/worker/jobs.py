@@ -1,4 +1,4 @@
-"""The scoring jobs: one event, one profile, a full re-score's fan-out and its chunks.
+"""The scoring jobs: one event, one profile, a full re-score's fan-out, chunks and swap.
 
 Thin: load -> score (shared.scoring / shared.bulk_scoring) -> write, the write and the
 outbox row's "done" in one transaction. Every job is idempotent: it recomputes its
@@ -15,18 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import numpy as np
 from arq import Retry
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from services.worker.metrics import measured
-from shared import bulk_scoring, jobs
-from shared.db import candidates, rescore
+from shared import bulk_scoring, jobs, match_copy
+from shared.db import candidates, explanations, rescore, rescore_tables
 from shared.db import matches as db_matches
 from shared.db import scoring_inputs as inputs
-from shared.db.outbox import mark_done
+from shared.db.outbox import mark_done, reopen_done_since
 from shared.geodesy import distances_km
+from shared.queue import enqueue_outbox
 from shared.scoring import PairScore, ScoringEvent, ScoringProfile, Weights, is_over, score_pair
 from shared.settings import Settings
 
@@ -36,6 +36,10 @@ log = logging.getLogger("lowkey.worker.jobs")
 SCORE_TIMEOUT_S = 15
 RESCORE_ALL_TIMEOUT_S = 15
 CHUNK_TIMEOUT_S = 30
+FINISH_TIMEOUT_S = 30
+# The swap waits this long for each lock, this many times, before the job is retried.
+SWAP_LOCK_WAIT_MS = 500
+SWAP_LOCK_ATTEMPTS = 20
 # Profiles per re-score chunk: big enough that per-chunk overhead (loading every live
 # event) stays small, small enough that a chunk (~200 k rows in the benchmark city)
 # finishes well inside its timeout on a busy machine.
@@ -179,18 +183,46 @@ async def enqueue_chunk(queue: ArqRedis, settings: Settings, run_id: int, chunk_
     return True
 
 
+async def enqueue_finish(queue: ArqRedis, settings: Settings, run_id: int) -> bool:
+    """Enqueue a run's swap (when the chunk that should have done it was lost)."""
+    try:
+        await queue.enqueue_job(
+            jobs.RESCORE_FINISH,
+            run_id,
+            _job_id=f"{settings.redis_prefix}:rescore-finish:{run_id}",
+            _queue_name=settings.chunk_queue_name,
+        )
+    except (RedisError, OSError) as exc:
+        log.warning("swap enqueue deferred to the sweep", extra={"error": type(exc).__name__})
+        return False
+    return True
+
+
+async def fan_out(conn: asyncpg.Connection, run_id: int, chunk_size: int) -> int:
+    """Split the run into chunks and create the table they fill (in the caller's
+    transaction, under the writers' lock); returns how many chunks."""
+    await db_matches.lock_writers(conn)
+    chunks = await rescore.fan_out(conn, run_id, chunk_size)
+    if chunks:
+        await rescore.mark_fanned_out(conn, run_id)
+        await rescore_tables.create(conn, run_id)
+    return chunks
+
+
 @measured
 async def rescore_all(ctx: dict[str, Any], outbox_id: int, version: int) -> int:
-    """Fan a full re-score of `version` out into chunks; returns how many."""
+    """Fan a full re-score of `version` out into chunks and create the table they fill;
+    returns how many chunks."""
     async with retry_transient(), ctx["pool"].acquire() as conn, conn.transaction():
         if await rescore.outbox_done(conn, outbox_id):
             return 0  # fanned out already (a retry)
+        await db_matches.lock_writers(conn)
         run_id = await rescore.run_for(conn, version, "rescore")
         if await inputs.active_version(conn) != version:
             await rescore.finish_run(conn, run_id)  # superseded before it started
             chunks = 0
         else:
-            chunks = await rescore.fan_out(conn, run_id, CHUNK_SIZE)
+            chunks = await fan_out(conn, run_id, CHUNK_SIZE)
         await mark_done(conn, [outbox_id])
     for chunk_no in range(chunks):
         # Not sent now (Redis gone): the chunk sweep sends it once it is stale.
@@ -207,12 +239,9 @@ def _bulk(
 
 @measured
 async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
-    """Re-score one profile range against every live event with the run's version.
-
-    Reads and scores without the writers' lock, then, under it (shared with other
-    chunks), keeps only pairs whose profile and event are unchanged since the read:
-    a change's own job runs after it and scores those. Returns the chunk's matches.
-    """
+    """Re-score one profile range against every live event with the run's version, into
+    the run's own table; the run's last chunk swaps that table in. Returns the chunk's
+    matches. Changes made meanwhile are the swap's business (see finish_rescore)."""
     now = datetime.now(UTC)
     async with retry_transient(), ctx["pool"].acquire() as conn:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -223,39 +252,72 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
             weights = await inputs.load_weights(conn, version)
             assert weights is not None
             superseded = await inputs.active_version(conn) != version
-            events, event_seq = await inputs.load_live_events(conn, now)
-            profiles, profile_state = await inputs.load_profile_range(
+            events, _ = await inputs.load_live_events(conn, now)
+            profiles, _ = await inputs.load_profile_range(
                 conn, chunk["first_profile_id"], chunk["last_profile_id"]
             )
         if superseded:
             events, profiles = [], []  # the newer run re-scores these profiles
         found = await asyncio.to_thread(_bulk, events, profiles, weights, now)
+        code_ids = await explanations.code_ids(conn, found.texts)
+        payload = await asyncio.to_thread(match_copy.encode, found, code_ids, version)
         async with conn.transaction():
-            await db_matches.lock_writers(conn, shared=True)
             locked = await rescore.claim_chunk(conn, run_id, chunk_no)
             if locked is None or locked["done_at"] is not None:
                 return 0  # another worker finished it meanwhile
-            count = 0
-            if not superseded and await inputs.active_version(conn) == version:
-                count = await _write_valid(conn, found, event_seq, profile_state, version)
-            await rescore.chunk_done(conn, run_id, chunk_no, len(events) * len(profiles), count)
-    return count
+            if found:
+                await rescore_tables.copy_rows(conn, run_id, payload)
+            last = await rescore.chunk_done(
+                conn, run_id, chunk_no, len(events) * len(profiles), len(found)
+            )
+    if last:
+        await finish_rescore(ctx, run_id)
+    return len(found)
 
 
-async def _write_valid(
-    conn: asyncpg.Connection,
-    found: bulk_scoring.Matches,
-    event_seq: dict[int, int],
-    profile_state: dict[int, inputs.ProfileVersion],
-    version: int,
-) -> int:
-    """Write the pairs whose event and profile are as they were read (locked now)."""
-    now_seq = await inputs.lock_event_versions(conn, list(event_seq))
-    now_state = await inputs.lock_profile_versions(conn, list(profile_state))
-    events = [i for i, s in event_seq.items() if now_seq.get(i) == s]
-    profiles = [i for i, s in profile_state.items() if now_state.get(i) == s]
-    keep = np.isin(found.profile_id, profiles) & np.isin(found.event_id, events)
-    if not keep.all():
-        log.info("re-score chunk skips changed rows", extra={"pairs": int((~keep).sum())})
-    records = [r for r, k in zip(found.records(version), keep.tolist(), strict=True) if k]
-    return await db_matches.write_chunk(conn, records, profiles, events)
+@measured
+async def finish_rescore(ctx: dict[str, Any], run_id: int) -> bool:
+    """Swap a complete run's table in for `matches` (or drop it, superseded); True when
+    the run is finished. Scoring jobs done since the fan-out wrote to the old table: they
+    are marked pending again in the swap's transaction and run again on the new one."""
+    pool = ctx["pool"]
+    async with retry_transient(), pool.acquire() as conn:
+        async with conn.transaction():
+            run = await rescore.claim_complete_run(conn, run_id)
+            if run is None:
+                return False  # not complete yet, or finished already
+            if await inputs.active_version(conn) != run["weight_version"]:
+                await rescore_tables.drop(conn, run_id)
+                await rescore.finish_run(conn, run_id)
+                return True
+            await rescore_tables.build_indexes(conn, run_id)
+        reopened = await _swap(conn, run_id)
+    if reopened is None:
+        return False
+    for row in reopened:
+        await enqueue_outbox(
+            ctx["redis"], ctx["settings"].redis_prefix, row["kind"], row["id"], row["subject_id"]
+        )
+    log.info("re-score swapped in", extra={"run": run_id, "rerun": len(reopened)})
+    return True
+
+
+async def _swap(conn: asyncpg.Connection, run_id: int) -> list[asyncpg.Record] | None:
+    """The swap's transaction, tried again while the live tables are busy; the reopened
+    outbox rows, or None when another worker finished the run meanwhile."""
+    for attempt in range(SWAP_LOCK_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                await db_matches.lock_writers(conn)
+                run = await rescore.claim_complete_run(conn, run_id)
+                if run is None:
+                    return None
+                await rescore_tables.lock_live_tables(conn, timeout_ms=SWAP_LOCK_WAIT_MS)
+                await rescore_tables.swap_in(conn, run_id)
+                reopened = await reopen_done_since(conn, run["fanned_out_at"])
+                await rescore.finish_run(conn, run_id)
+                return reopened
+        except asyncpg.LockNotAvailableError:
+            log.info("re-score swap waits for busy tables", extra={"attempt": attempt + 1})
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise Retry(defer=1)

@@ -27,7 +27,10 @@ FUNCTIONS = [
     func(jobs.score_profile, timeout=jobs.SCORE_TIMEOUT_S),
     func(jobs.rescore_all, timeout=jobs.RESCORE_ALL_TIMEOUT_S),
 ]
-CHUNK_FUNCTIONS = [func(jobs.rescore_chunk, timeout=jobs.CHUNK_TIMEOUT_S)]
+CHUNK_FUNCTIONS = [
+    func(jobs.rescore_chunk, timeout=jobs.CHUNK_TIMEOUT_S),
+    func(jobs.finish_rescore, timeout=jobs.FINISH_TIMEOUT_S),
+]
 
 
 def _lifecycle(settings: Settings) -> dict[str, Any]:

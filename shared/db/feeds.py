@@ -2,8 +2,10 @@
 
 Contract with every writer of what a feed shows (docs/DEVELOPING.md): a write to a profile's
 `matches` rows bumps `profiles.matches_version` in the same transaction (shared/db/matches.py),
-an event edit bumps it for every profile matched to the event (trigger, migration 0007), and a
-profile edit sets `profiles.updated_at`. So the cache key needs no look at the matches at all.
+an event edit bumps it for every profile matched to the event (trigger, migration 0007), a
+profile edit sets `profiles.updated_at`, and a full re-score's swap bumps
+`match_generation` (shared/db/rescore_tables.py). So the cache key needs no look at the
+matches at all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import msgspec
 # left out when the client already holds its ETag ($2), so a 304 ships no bytes.
 SELECT_FEED_STATE = """
 SELECT p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version, p.updated_at,
+       (SELECT g.generation FROM match_generation g) AS generation,
        r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = $2 THEN NULL ELSE r.body END AS body
@@ -30,7 +33,8 @@ WHERE p.feed_token_hash = $1
 # of the token hashes ($1) with its client's ETag ($2); tokens no profile has give no row.
 SELECT_FEED_STATES = """
 SELECT t.i, p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version,
-       p.updated_at, r.render_key, r.etag, r.last_modified,
+       p.updated_at, (SELECT g.generation FROM match_generation g) AS generation,
+       r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = t.known_etag THEN NULL ELSE r.body END AS body
 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS t(token_hash, known_etag, i)
@@ -39,12 +43,13 @@ LEFT JOIN feed_renders r ON r.profile_id = p.id
 """
 # Everything an entry shows, and what the weekly cap needs; nothing about the profile.
 SELECT_FEED_ROWS = """
-SELECT m.event_id, m.score, m.explanation,
+SELECT m.event_id, m.score, x.text AS explanation,
        e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.recurrence, e.over_at,
        e.status, e.sequence, e.updated_at, e.format, e.venue_name, e.venue_address, e.lat, e.lon,
        e.online_url, e.tags, e.intensity, e.group_size, e.structure, e.noise,
        e.talking_optional, e.newcomer_support
 FROM matches m JOIN events e ON e.id = m.event_id
+JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > now())
 ORDER BY m.score DESC, m.event_id
 """
@@ -87,6 +92,7 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     max_events_per_week: int
     matches_version: int  # bumped by every write to the profile's matches or their events
     updated_at: datetime  # set by every write to the profile itself
+    generation: int  # bumped when a full re-score swaps in a new matches table
     render_key: str | None
     etag: str | None
     last_modified: datetime | None

@@ -1,5 +1,6 @@
-"""SQL for the matches table: the scoring jobs' transactional writes (one subject, or a
-re-score chunk through COPY), the user's ranked list, and dropping matches of events over.
+"""SQL for the matches table: the scoring jobs' transactional writes (one subject at a
+time; a full re-score builds a new table, shared/db/rescore_tables.py), the user's ranked
+list, and dropping matches of events over.
 
 Every write sets `scored_at = now()` on the rows it changes, leaves rows whose values did
 not change alone, and bumps `profiles.matches_version` of each profile whose rows it
@@ -8,21 +9,23 @@ changed, in the same statement: the feed's cache key (shared/db/feeds.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from shared.db import explanations
+from shared.match_copy import COLUMNS
 from shared.scoring import PairScore
 
-# Matching writers share one advisory lock per database: per-subject jobs take it
-# exclusively (they read and write under it), re-score chunks share it (their profile
-# ranges are disjoint; they validate what they read before writing). So a writer never
-# commits results computed from data older than a write that committed before it.
+# The writers of `matches` take one advisory lock per database: per-subject jobs (they read
+# and write under it), a re-score's fan-out (it notes the time under it) and its swap. So a
+# writer never commits results computed from data older than a write committed before it,
+# and a job either ran before a swap (and is run again after it) or after it.
+COPY_SLICE = 1 << 22  # bytes per COPY message
 MATCHES_LOCK_ID = 0x6C6F776B6579  # "lowkey"
 LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
-LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared($1)"
 
 
 def _bumping(statement: str) -> str:
@@ -47,23 +50,23 @@ _SET_CHANGED = """
 ON CONFLICT (profile_id, event_id) DO UPDATE SET
     score = EXCLUDED.score, distance_score = EXCLUDED.distance_score,
     interest_score = EXCLUDED.interest_score, comfort_score = EXCLUDED.comfort_score,
-    distance_km = EXCLUDED.distance_km, explanation = EXCLUDED.explanation,
+    distance_km = EXCLUDED.distance_km, explanation_id = EXCLUDED.explanation_id,
     weight_version = EXCLUDED.weight_version, scored_at = now()
 WHERE (m.score, m.distance_score, m.interest_score, m.comfort_score, m.distance_km,
-       m.explanation, m.weight_version)
+       m.explanation_id, m.weight_version)
     IS DISTINCT FROM
       (EXCLUDED.score, EXCLUDED.distance_score, EXCLUDED.interest_score, EXCLUDED.comfort_score,
-       EXCLUDED.distance_km, EXCLUDED.explanation, EXCLUDED.weight_version)
+       EXCLUDED.distance_km, EXCLUDED.explanation_id, EXCLUDED.weight_version)
 """
 _COLUMNS = (
     "profile_id, event_id, score, distance_score, interest_score, comfort_score, distance_km, "
-    "explanation, weight_version"
+    "explanation_id, weight_version"
 )
 UPSERT = _bumping(f"""
 INSERT INTO matches AS m ({_COLUMNS}, scored_at)
 SELECT t.p, t.e, t.s, t.ds, t.i, t.c, t.km, t.x, $9, now()
 FROM unnest($1::bigint[], $2::bigint[], $3::real[], $4::real[], $5::real[], $6::real[],
-            $7::real[], $8::text[]) AS t(p, e, s, ds, i, c, km, x)
+            $7::real[], $8::integer[]) AS t(p, e, s, ds, i, c, km, x)
 {_SET_CHANGED}
 """)  # noqa: S608 (constant text)
 # An event's rows no longer eligible go; a cancelled event is never re-scored (kept as is).
@@ -82,30 +85,6 @@ DROP_OVER = _bumping("""
 DELETE FROM matches m USING events e
 WHERE e.id = m.event_id AND e.over_at IS NOT NULL AND e.over_at <= $1
 """)
-CHUNK_TABLES = """
-CREATE TEMP TABLE chunk_matches (
-    profile_id bigint, event_id bigint, score real, distance_score real, interest_score real,
-    comfort_score real, distance_km real, explanation text, weight_version integer,
-    PRIMARY KEY (profile_id, event_id)
-) ON COMMIT DROP;
-CREATE TEMP TABLE chunk_profiles (id bigint PRIMARY KEY) ON COMMIT DROP;
-CREATE TEMP TABLE chunk_events (id bigint PRIMARY KEY) ON COMMIT DROP;
-"""
-ANALYZE_CHUNK = "ANALYZE chunk_matches; ANALYZE chunk_profiles; ANALYZE chunk_events"
-UPSERT_CHUNK = _bumping(f"""
-INSERT INTO matches AS m ({_COLUMNS}, scored_at)
-SELECT {_COLUMNS}, now() FROM chunk_matches
-{_SET_CHANGED}
-""")  # noqa: S608
-# Only pairs of the profiles and events the chunk read (and that did not change since):
-# rows of a newer profile or event belong to that subject's own job.
-DELETE_CHUNK_REST = _bumping("""
-DELETE FROM matches m USING chunk_profiles cp, chunk_events ce
-WHERE m.profile_id = cp.id AND m.event_id = ce.id
-  AND NOT EXISTS (
-      SELECT 1 FROM chunk_matches t WHERE t.profile_id = m.profile_id AND t.event_id = m.event_id
-  )
-""")
 _LIST_EVENT_COLUMNS = """
     e.id, e.organiser_id, e.title, e.description, e.starts_at, e.ends_at, e.timezone,
     e.starts_at_utc, e.ends_at_utc, e.recurrence, e.over_at, e.format, e.venue_name,
@@ -119,19 +98,26 @@ LIST_FOR_PROFILE = f"""
 SELECT {_LIST_EVENT_COLUMNS},
        m.score AS m_score, m.distance_score AS m_distance, m.interest_score AS m_interest,
        m.comfort_score AS m_comfort, m.distance_km AS m_distance_km,
-       m.explanation AS m_explanation
+       x.text AS m_explanation
 FROM matches m JOIN events e ON e.id = m.event_id
+JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > now())
   AND ($2::real IS NULL OR m.score < $2::real OR (m.score = $2::real AND m.event_id > $3))
 ORDER BY m.score DESC, m.event_id
 LIMIT $4
 """  # noqa: S608
-SELECT_ALL = f"SELECT {_COLUMNS} FROM matches ORDER BY profile_id, event_id"  # noqa: S608
+# Every row with its explanation's text (tests and consistency checks).
+SELECT_ALL = """
+SELECT m.profile_id, m.event_id, m.score, m.distance_score, m.interest_score, m.comfort_score,
+       m.distance_km, x.text AS explanation, m.weight_version
+FROM matches m JOIN match_explanations x ON x.id = m.explanation_id
+ORDER BY m.profile_id, m.event_id
+"""
 
 
-async def lock_writers(conn: asyncpg.Connection, *, shared: bool = False) -> None:
+async def lock_writers(conn: asyncpg.Connection) -> None:
     """Take the matching writers' lock for this transaction (see MATCHES_LOCK_ID)."""
-    await conn.execute(LOCK_SHARED if shared else LOCK_EXCLUSIVE, MATCHES_LOCK_ID)
+    await conn.execute(LOCK_EXCLUSIVE, MATCHES_LOCK_ID)
 
 
 async def upsert_pairs(
@@ -140,6 +126,7 @@ async def upsert_pairs(
     """Insert or update (profile id, score) pairs stamped with `version`."""
     if not pairs:
         return
+    ids = await explanations.ids_for(conn, [s.explanation for _, s in pairs])
     await conn.execute(
         UPSERT,
         [p for p, _ in pairs],
@@ -149,7 +136,7 @@ async def upsert_pairs(
         [s.interest for _, s in pairs],
         [s.comfort for _, s in pairs],
         [s.distance_km for _, s in pairs],
-        [s.explanation for _, s in pairs],
+        [ids[s.explanation] for _, s in pairs],
         version,
     )
 
@@ -186,23 +173,16 @@ async def drop_over_matches(conn: asyncpg.Connection, now: datetime) -> int:
     return dropped
 
 
-async def write_chunk(
-    conn: asyncpg.Connection,
-    records: Iterable[tuple[object, ...]],
-    profile_ids: Sequence[int],
-    event_ids: Sequence[int],
-) -> int:
-    """Make the matches among these profiles and events exactly `records` (rows in
-    `_COLUMNS` order): COPY into temp tables, upsert, delete the rest. Returns the count."""
-    await conn.execute(CHUNK_TABLES)
-    await conn.copy_records_to_table("chunk_matches", records=records)
-    await conn.copy_records_to_table("chunk_profiles", records=[(i,) for i in profile_ids])
-    await conn.copy_records_to_table("chunk_events", records=[(i,) for i in event_ids])
-    await conn.execute(ANALYZE_CHUNK)
-    await conn.execute(UPSERT_CHUNK)
-    await conn.execute(DELETE_CHUNK_REST)
-    count: int = await conn.fetchval("SELECT count(*) FROM chunk_matches")
-    return count
+async def copy_binary(conn: asyncpg.Connection, table: str, payload: bytes) -> None:
+    """COPY a binary payload of match rows (shared.match_copy.encode) into `table`
+    (`matches`, or a re-score's own table: names from code, never from input)."""
+
+    async def slices() -> AsyncIterator[bytes]:
+        view = memoryview(payload)
+        for start in range(0, len(view), COPY_SLICE):
+            yield bytes(view[start : start + COPY_SLICE])
+
+    await conn.copy_to_table(table, source=slices(), columns=list(COLUMNS), format="binary")
 
 
 async def list_for_profile(

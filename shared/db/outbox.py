@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 INSERT = "INSERT INTO outbox (kind, subject_id) VALUES ($1, $2) RETURNING id"
 MARK_ENQUEUED = "UPDATE outbox SET enqueued_at = now() WHERE id = $1"
-MARK_DONE = "UPDATE outbox SET done_at = now() WHERE id = ANY($1::bigint[]) AND done_at IS NULL"
+# The clock, not the transaction's start: a job marks done under the writers' lock, and a
+# re-score's swap compares this with the time its fan-out took that lock.
+MARK_DONE = """
+UPDATE outbox SET done_at = clock_timestamp() WHERE id = ANY($1::bigint[]) AND done_at IS NULL
+"""
+# Scoring jobs done since a re-score was fanned out wrote to the table its swap replaced.
+REOPEN_DONE_SINCE = """
+UPDATE outbox SET done_at = NULL, enqueued_at = NULL
+WHERE kind IN ('event', 'profile') AND done_at >= $1
+RETURNING id, kind, subject_id
+"""
 CLAIM_PENDING = """
 SELECT id, kind, subject_id FROM outbox
 WHERE done_at IS NULL AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1))
@@ -31,6 +43,12 @@ async def mark_enqueued(conn: asyncpg.Connection, outbox_id: int) -> None:
 
 async def mark_done(conn: asyncpg.Connection, outbox_ids: list[int]) -> None:
     await conn.execute(MARK_DONE, outbox_ids)
+
+
+async def reopen_done_since(conn: asyncpg.Connection, since: datetime) -> list[asyncpg.Record]:
+    """Mark scoring work done at or after `since` as pending again; returns those rows."""
+    rows: list[asyncpg.Record] = await conn.fetch(REOPEN_DONE_SINCE, since)
+    return rows
 
 
 async def claim_pending(

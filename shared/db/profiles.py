@@ -52,11 +52,12 @@ UPDATE profiles SET feed_token_hash = $2, feed_token_sealed = $3, updated_at = n
 WHERE id = $1
 """
 SELECT_MATCHES_FOR_EXPORT = """
-SELECT event_id, score,
-       json_build_object('distance', distance_score, 'interest', interest_score,
-                         'comfort', comfort_score) AS components,
-       distance_km, explanation, weight_version, scored_at
-FROM matches WHERE profile_id = $1 ORDER BY score DESC, event_id
+SELECT m.event_id, m.score,
+       json_build_object('distance', m.distance_score, 'interest', m.interest_score,
+                         'comfort', m.comfort_score) AS components,
+       m.distance_km, x.text AS explanation, m.weight_version, m.scored_at
+FROM matches m JOIN match_explanations x ON x.id = m.explanation_id
+WHERE m.profile_id = $1 ORDER BY m.score DESC, m.event_id
 """
 
 

@@ -1,5 +1,5 @@
 """SQL for full re-score runs and their chunks (profile id ranges): fan-out, progress,
-completion, and finding chunks that were lost (enqueued long ago, never done).
+completion, and finding chunks (or swaps) that were lost (enqueued long ago, never done).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ FOR UPDATE OF c
 """
 GET_CHUNK = CLAIM_CHUNK.replace("FOR UPDATE OF c", "")
 OUTBOX_DONE = "SELECT done_at IS NOT NULL FROM outbox WHERE id = $1 FOR UPDATE"
+# Answers whether that was the run's last chunk (the run then waits for its swap).
 CHUNK_DONE = """
 WITH c AS (
     UPDATE rescore_chunks SET done_at = now(), pairs = $3, matches = $4
@@ -46,9 +47,24 @@ WITH c AS (
     RETURNING run_id
 )
 UPDATE rescore_runs r SET
-    chunks_done = r.chunks_done + 1, pairs = r.pairs + $3, matches = r.matches + $4,
-    finished_at = CASE WHEN r.chunks_done + 1 >= r.chunks_total THEN now() END
+    chunks_done = r.chunks_done + 1, pairs = r.pairs + $3, matches = r.matches + $4
 FROM c WHERE r.id = c.run_id
+RETURNING r.chunks_done >= r.chunks_total
+"""
+FANNED_OUT = "UPDATE rescore_runs SET fanned_out_at = clock_timestamp() WHERE id = $1"
+# A run to swap in: every chunk done, not finished; locked so one worker swaps it.
+CLAIM_COMPLETE_RUN = """
+SELECT id, weight_version, fanned_out_at FROM rescore_runs
+WHERE id = $1 AND finished_at IS NULL AND chunks_total > 0 AND chunks_done >= chunks_total
+FOR UPDATE
+"""
+# Runs whose chunks are all done but whose swap did not happen (its worker was killed).
+UNSWAPPED_RUNS = """
+SELECT r.id FROM rescore_runs r
+WHERE r.finished_at IS NULL AND r.chunks_total > 0 AND r.chunks_done >= r.chunks_total
+  AND (SELECT max(c.done_at) FROM rescore_chunks c WHERE c.run_id = r.id)
+      < now() - make_interval(secs => $1)
+ORDER BY r.id
 """
 # Chunks of unfinished runs enqueued longer ago than any run of one could take.
 CLAIM_LOST_CHUNKS = """
@@ -113,9 +129,25 @@ async def outbox_done(conn: asyncpg.Connection, outbox_id: int) -> bool:
 
 async def chunk_done(
     conn: asyncpg.Connection, run_id: int, chunk_no: int, pairs: int, matches: int
-) -> None:
-    """Count the chunk into its run (once) and finish the run with its last chunk."""
-    await conn.execute(CHUNK_DONE, run_id, chunk_no, pairs, matches)
+) -> bool:
+    """Count the chunk into its run (once); True when it was the run's last one."""
+    complete = await conn.fetchval(CHUNK_DONE, run_id, chunk_no, pairs, matches)
+    return bool(complete)
+
+
+async def mark_fanned_out(conn: asyncpg.Connection, run_id: int) -> None:
+    """Note the time, under the writers' lock (see shared/db/outbox.py REOPEN_DONE_SINCE)."""
+    await conn.execute(FANNED_OUT, run_id)
+
+
+async def claim_complete_run(conn: asyncpg.Connection, run_id: int) -> asyncpg.Record | None:
+    """The run, locked, when all its chunks are done and it is not finished yet."""
+    row: asyncpg.Record | None = await conn.fetchrow(CLAIM_COMPLETE_RUN, run_id)
+    return row
+
+
+async def unswapped_runs(conn: asyncpg.Connection, *, older_than_s: float) -> list[int]:
+    return [r["id"] for r in await conn.fetch(UNSWAPPED_RUNS, older_than_s)]
 
 
 async def claim_lost_chunks(

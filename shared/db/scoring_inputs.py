@@ -1,5 +1,5 @@
 """Loads what scoring needs from PostgreSQL as `shared.scoring` Structs: events, profiles
-(with their hidden events), weight sets, and the row versions a re-score validates against.
+(with their hidden events), weight sets and the active version.
 """
 
 from __future__ import annotations
@@ -39,17 +39,6 @@ SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id = ANY($1::bigint[]) ORDER B
 SELECT_PROFILE_RANGE = f"""
 SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id BETWEEN $1 AND $2 ORDER BY p.id
 """  # noqa: S608
-# What a chunk computed from must still hold when it writes: event sequences (every
-# change, cancelling included, bumps it), profile updated_at and hidden sets.
-LOCK_EVENT_VERSIONS = """
-SELECT id, sequence, status FROM events WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE
-"""
-LOCK_PROFILE_VERSIONS = """
-SELECT p.id, p.updated_at,
-    ARRAY(SELECT h.event_id FROM hidden_events h WHERE h.profile_id = p.id ORDER BY h.event_id)
-        AS hidden
-FROM profiles p WHERE p.id = ANY($1::bigint[]) ORDER BY p.id FOR KEY SHARE
-"""
 SELECT_WEIGHTS = """
 SELECT distance, interest, comfort, distance_decay_km, online_score, stretch_penalty, min_score
 FROM weight_versions WHERE version = $1
@@ -138,20 +127,6 @@ async def load_profile_range(
     rows = await conn.fetch(SELECT_PROFILE_RANGE, first_id, last_id)
     versions = {r["id"]: (r["updated_at"], tuple(r["hidden"])) for r in rows}
     return [profile_from_row(r) for r in rows], versions
-
-
-async def lock_event_versions(conn: asyncpg.Connection, event_ids: list[int]) -> dict[int, int]:
-    """Current sequences of these events, key-share locked (a missing id is gone).
-    Cancelled events count as changed: their matches are kept as they are."""
-    rows = await conn.fetch(LOCK_EVENT_VERSIONS, event_ids)
-    return {r["id"]: r["sequence"] for r in rows if r["status"] == "scheduled"}
-
-
-async def lock_profile_versions(
-    conn: asyncpg.Connection, profile_ids: list[int]
-) -> dict[int, ProfileVersion]:
-    rows = await conn.fetch(LOCK_PROFILE_VERSIONS, profile_ids)
-    return {r["id"]: (r["updated_at"], tuple(r["hidden"])) for r in rows}
 
 
 async def load_weights(conn: asyncpg.Connection, version: int) -> Weights | None:

@@ -1,0 +1,61 @@
+"""The binary COPY payload: PostgreSQL reads back exactly what the bulk scorer found."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pytest
+
+from benchmarks.city import build_city
+from shared.bulk_scoring import score_all
+from shared.db import explanations
+from shared.db.matches import copy_binary
+from shared.match_copy import encode
+from shared.scoring import Weights
+
+TABLE = """
+CREATE TEMP TABLE copied (LIKE matches INCLUDING DEFAULTS)
+"""
+
+
+async def test_payload_round_trips_through_postgresql(pool: asyncpg.Pool, db_clean: None) -> None:
+    city = build_city(300, 60, seed=11)
+    found = score_all(city.events, city.profiles, Weights(), now=city.now)
+    online = np.isnan(found.distance_km)
+    assert 0 < online.sum() < len(found), "the sample needs rows with and without a distance"
+    async with pool.acquire() as conn:
+        await conn.execute(TABLE)
+        ids = await explanations.code_ids(conn, found.texts)
+        await copy_binary(conn, "copied", encode(found, ids, 7))
+        rows = await conn.fetch(
+            "SELECT c.*, x.text FROM copied c JOIN match_explanations x ON x.id = c.explanation_id"
+        )
+    assert len(rows) == len(found)
+    got: dict[tuple[int, int], Any] = {(r["profile_id"], r["event_id"]): r for r in rows}
+    texts = found.explanations()
+    for i in range(len(found)):
+        row = got[int(found.profile_id[i]), int(found.event_id[i])]
+        assert row["score"] == pytest.approx(found.score[i], abs=1e-6)
+        assert row["distance_score"] == pytest.approx(found.distance[i], abs=1e-6)
+        assert row["interest_score"] == pytest.approx(found.interest[i], abs=1e-6)
+        assert row["comfort_score"] == pytest.approx(found.comfort[i], abs=1e-6)
+        if math.isnan(found.distance_km[i]):
+            assert row["distance_km"] is None
+        else:
+            assert row["distance_km"] == pytest.approx(found.distance_km[i], abs=1e-4)
+        assert row["text"] == texts[i]
+        assert row["weight_version"] == 7
+        assert row["scored_at"] is not None
+
+
+async def test_explanation_ids_are_stable_and_shared(pool: asyncpg.Pool, db_clean: None) -> None:
+    async with pool.acquire() as conn:
+        first = await explanations.ids_for(conn, ["b · free", "a", "b · free"])
+        again = await explanations.ids_for(conn, ["a", "c"])
+        assert set(first) == {"a", "b · free"} and first["a"] == again["a"]
+        assert len({*first.values(), *again.values()}) == 3
+        assert list(await explanations.code_ids(conn, ["c", "a"])) == [again["c"], first["a"]]
+        assert await conn.fetchval("SELECT count(*) FROM match_explanations") == 3
