@@ -151,7 +151,9 @@ class Cluster:
             LOWKEY_ADMIN_KEY=ADMIN_KEY,
             LOWKEY_SECRET_KEY=SECRET_KEY,
             LOWKEY_DATA_DIR=str(self.root / "data" / proc.name),
-            LOWKEY_LOG_LEVEL="warning",
+            # Workers log each re-score chunk's and swap's phases (info); the HTTP
+            # processes would log every request.
+            LOWKEY_LOG_LEVEL="info" if proc.role == "worker" else "warning",
             # The load generator speaks for many users from one address, as a proxy would.
             LOWKEY_TRUSTED_PROXIES="127.0.0.1",
             LOWKEY_FEED_BASE_URL=feed[0].url if feed else "http://127.0.0.1:1",

@@ -325,7 +325,10 @@ async def test_changes_during_a_rescore_are_rescored_after_its_swap(
     )
     await outbox_row(pool, "profile", near[3])
     generation = await pool.fetchval("SELECT generation FROM match_generation")
-    await jobs.rescore_chunk(ctx, run, 1)  # the last chunk swaps
+    await jobs.rescore_chunk(ctx, run, 1)  # the last chunk enqueues the swap
+    assert await pool.fetchval("SELECT finished_at IS NULL FROM rescore_runs") is True
+    assert await jobs.finish_rescore(ctx, run) is True
+    assert await jobs.finish_rescore(ctx, run) is False  # once
     assert await pool.fetchval("SELECT finished_at IS NOT NULL FROM rescore_runs") is True
     assert await pool.fetchval("SELECT generation FROM match_generation") == generation + 1
     # The erased profile left nothing behind; the moved event's job is pending again.
@@ -346,7 +349,9 @@ async def test_swap_keeps_matches_of_cancelled_events_and_the_constraints(
     await pool.execute("UPDATE events SET status = 'cancelled' WHERE id = $1", called_off)
     box = await outbox_row(pool, "rescore", 1)
     assert await jobs.rescore_all(ctx, box, 1) == 1
-    await jobs.rescore_chunk(ctx, await pool.fetchval("SELECT id FROM rescore_runs"), 0)
+    run = await pool.fetchval("SELECT id FROM rescore_runs")
+    await jobs.rescore_chunk(ctx, run, 0)
+    assert await jobs.finish_rescore(ctx, run) is True
     assert set(await stored_matches(pool, live_only=False)) == {(pid, called_off)}
     # The swapped-in table is a full `matches`: its key, index and cascades.
     constraints = {
@@ -379,7 +384,9 @@ async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncp
         )
         await conn.execute("UPDATE active_weights SET version = 2")
     assert await jobs.rescore_chunk(ctx, run, 0) == 0
+    assert await jobs.finish_rescore(ctx, run) is True
     assert await pool.fetchval("SELECT count(*) FROM matches") == 0
+    assert await pool.fetchval("SELECT to_regclass('matches_run_1')") is None  # dropped
     # The chunk still counts, so the run finishes.
     assert await pool.fetchval(
         "SELECT finished_at IS NOT NULL FROM rescore_runs WHERE id = $1", run
@@ -402,7 +409,45 @@ async def test_rescore_fans_out_chunks_and_finishes_the_run(
     assert run["chunks_total"] == 3 and run["finished_at"] is None
     for chunk_no in (2, 0, 1, 1):  # any order; a repeat counts once
         await jobs.rescore_chunk(ctx, run["id"], chunk_no)
+    # The last chunk enqueued the swap, on the chunk queue, under a fixed id.
+    queued = await ctx["redis"].zrange(ctx["settings"].chunk_queue_name, 0, -1)
+    finish_id = f"{ctx['settings'].redis_prefix}:rescore-finish:{run['id']}"
+    assert finish_id.encode() in queued
+    assert await jobs.finish_rescore(ctx, run["id"]) is True
     run = await pool.fetchrow("SELECT * FROM rescore_runs")
     assert run["chunks_done"] == 3 and run["finished_at"] is not None
     assert run["matches"] == len(await stored_matches(pool)) > 8
     assert_same_matches(await stored_matches(pool), await expected_matches(pool))
+
+
+async def test_sweep_sends_a_lost_chunk_and_a_lost_swap_again(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    from services.worker.cron import sweep_rescore_chunks
+
+    async with pool.acquire() as conn:
+        await add_profile(conn, 52.52, 13.40)
+        await add_event(conn, 52.521, 13.401)
+        lost = await rescore.add_run(conn, 1, "test")
+        assert await jobs.fan_out(conn, lost, 1000) == 1
+        swapless = await rescore.add_run(conn, 1, "test")
+        assert await jobs.fan_out(conn, swapless, 1000) == 1
+    await jobs.rescore_chunk(ctx, swapless, 0)  # done; its swap's enqueue "was lost"
+    # Redis lost everything queued (the queue and the jobs it named).
+    await ctx["redis"].delete(ctx["settings"].chunk_queue_name)
+    async for key in ctx["redis"].scan_iter(match=f"arq:job:{ctx['settings'].redis_prefix}*"):
+        await ctx["redis"].delete(key)
+    assert await sweep_rescore_chunks(ctx) == 0  # neither is overdue yet
+    # An hour later: the first run's chunk never ran, the second run never swapped.
+    await pool.execute("UPDATE rescore_chunks SET enqueued_at = enqueued_at - interval '1 hour'")
+    await pool.execute(
+        "UPDATE rescore_chunks SET done_at = done_at - interval '1 hour' WHERE run_id = $1",
+        swapless,
+    )
+    assert await sweep_rescore_chunks(ctx) == 2
+    queued = set(await ctx["redis"].zrange(ctx["settings"].chunk_queue_name, 0, -1))
+    prefix = ctx["settings"].redis_prefix
+    assert queued == {
+        jobs.chunk_job_id(prefix, lost, 0).encode(),
+        f"{prefix}:rescore-finish:{swapless}".encode(),
+    }

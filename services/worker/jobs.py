@@ -37,10 +37,14 @@ log = logging.getLogger("lowkey.worker.jobs")
 SCORE_TIMEOUT_S = 15
 RESCORE_ALL_TIMEOUT_S = 15
 CHUNK_TIMEOUT_S = 30
-FINISH_TIMEOUT_S = 30
+# Building two indexes over ~10 M rows and the swap; only the chunk queue's Worker runs
+# it, so only that Worker's re-run delay for a killed job grows with it.
+FINISH_TIMEOUT_S = 60
 # The swap waits this long for each lock, this many times, before the job is retried.
-SWAP_LOCK_WAIT_MS = 500
-SWAP_LOCK_ATTEMPTS = 20
+# Longer than PostgreSQL's deadlock_timeout (1 s): only a waiter that long makes an
+# autovacuum of the table give way.
+SWAP_LOCK_WAIT_MS = 2_000
+SWAP_LOCK_ATTEMPTS = 10
 # Profiles per re-score chunk. The bulk scorer's cost is mostly per event (2 500 profiles
 # x 5 000 events: 0.75 s; 10 000 x 5 000: 1.1 s), and each chunk stores its distinct
 # explanation texts, so chunks are big: the benchmark city is 8 chunks of ~1 M rows, a
@@ -186,7 +190,7 @@ async def enqueue_chunk(queue: ArqRedis, settings: Settings, run_id: int, chunk_
 
 
 async def enqueue_finish(queue: ArqRedis, settings: Settings, run_id: int) -> bool:
-    """Enqueue a run's swap (when the chunk that should have done it was lost)."""
+    """Enqueue a run's swap (by its last chunk, or the sweep when that was lost)."""
     try:
         await queue.enqueue_job(
             jobs.RESCORE_FINISH,
@@ -255,7 +259,7 @@ def _bulk(
 @measured
 async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
     """Re-score one profile range against every live event with the run's version, into
-    the run's own table; the run's last chunk swaps that table in. Returns the chunk's
+    the run's own table; the run's last chunk enqueues the swap. Returns the chunk's
     matches. Changes made meanwhile are the swap's business (see finish_rescore)."""
     now = datetime.now(UTC)
     clock = _Phases()
@@ -291,8 +295,8 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
             )
         clock.lap("copy")
     log.info("re-score chunk written", extra={"run": run_id, "chunk": chunk_no, **clock.laps})
-    if last:
-        await finish_rescore(ctx, run_id)
+    if last:  # not sent (Redis gone): the chunk sweep sends it
+        await enqueue_finish(ctx["redis"], ctx["settings"], run_id)
     return len(found)
 
 
