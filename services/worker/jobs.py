@@ -316,7 +316,9 @@ async def finish_rescore(ctx: dict[str, Any], run_id: int) -> bool:
                 await rescore_tables.drop(conn, run_id)
                 await rescore.finish_run(conn, run_id)
                 return True
-            await rescore_tables.build_indexes(conn, run_id)
+            # The run's row stays locked (one swap at a time) while other connections
+            # build the indexes.
+            await rescore_tables.build_indexes(pool, rescore_tables.table_name(run_id))
         clock.lap("index")
         reopened = await _swap(conn, run_id)
         clock.lap("swap")

@@ -11,6 +11,8 @@ meanwhile wrote to the old table; shared/db/outbox.py re-opens them, run again o
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 from shared.db.matches import copy_binary
@@ -19,13 +21,14 @@ from shared.match_copy import COLUMNS
 # Autovacuum would scan the table while chunks fill it; the swap hands it back.
 CREATE = "CREATE TABLE {t} (LIKE matches INCLUDING DEFAULTS) WITH (autovacuum_enabled = false)"
 DROP = "DROP TABLE IF EXISTS {t}"
-# The sort for a unique index over ~10 M rows fits in memory with a bit more than default.
-BUILD_INDEXES = """
-SET LOCAL maintenance_work_mem = '256MB';
-CREATE UNIQUE INDEX IF NOT EXISTS {t}_pkey ON {t} (profile_id, event_id);
-CREATE INDEX IF NOT EXISTS {t}_event ON {t} (event_id);
-ANALYZE {t};
-"""
+# Built at once on two connections (two cores); the sort for ~10 M rows fits in memory
+# with a bit more than the default.
+INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS {t}_pkey ON {t} (profile_id, event_id)",
+    "CREATE INDEX IF NOT EXISTS {t}_event ON {t} (event_id)",
+)
+SORT_MEMORY = "SET LOCAL maintenance_work_mem = '256MB'"
+ANALYZE = "ANALYZE {t}"
 # The swap waits for these briefly and gives up rather than queue behind long readers
 # (the caller retries); taken in one order (events, profiles, matches), as every writer
 # that touches several of them does, so waiting for one never holds another.
@@ -98,9 +101,17 @@ async def copy_rows(conn: asyncpg.Connection, run_id: int, payload: bytes) -> No
     await copy_binary(conn, table_name(run_id), payload)
 
 
-async def build_indexes(conn: asyncpg.Connection, run_id: int) -> None:
-    """Index the filled table (call in a transaction; safe to repeat)."""
-    await conn.execute(BUILD_INDEXES.format(t=table_name(run_id)))
+async def build_indexes(pool: asyncpg.Pool, table: str) -> None:
+    """Index a filled run table (safe to repeat) and gather its planner statistics."""
+
+    async def build(statement: str) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(SORT_MEMORY)
+            await conn.execute(statement.format(t=table))
+
+    await asyncio.gather(*(build(statement) for statement in INDEXES))
+    async with pool.acquire() as conn:
+        await conn.execute(ANALYZE.format(t=table))
 
 
 async def lock_live_tables(conn: asyncpg.Connection, *, timeout_ms: int) -> None:
