@@ -95,3 +95,12 @@ def test_chunks_add_up_to_the_whole() -> None:
     by_profiles = as_dict(score_all(city.events, city.profiles[:half], Weights(), now=city.now))
     by_profiles |= as_dict(score_all(city.events, city.profiles[half:], Weights(), now=city.now))
     assert by_profiles.keys() == whole.keys()
+
+
+def test_rows_in_key_order_are_the_same_rows() -> None:
+    city = build_city(300, 50, seed=6)
+    found = score_all(city.events, city.profiles, Weights(), now=city.now)
+    ordered = found.by_profile()
+    keys = list(zip(ordered.profile_id.tolist(), ordered.event_id.tolist(), strict=True))
+    assert keys == sorted(keys) and len(keys) == len(found) > 100
+    assert as_dict(ordered) == as_dict(found)
