@@ -14,6 +14,7 @@ import re
 import time
 from datetime import UTC, datetime
 from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -161,6 +162,14 @@ async def timed_rescore(cluster: Cluster, api: str) -> dict[str, Any]:
     }
 
 
+def peak_memory_mb(proc: Proc) -> float:
+    """The process's peak resident memory so far (Linux VmHWM), in MB."""
+    assert proc.popen is not None
+    status = Path(f"/proc/{proc.popen.pid}/status").read_text()
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    return kib / 1024
+
+
 async def feed_spread(cluster: Cluster, world: loadgen.World, seconds: float) -> dict[str, int]:
     """Feed polls only, spread over every feed process; requests each one counted."""
     feeds: list[Proc] = cluster.role("feed")
@@ -197,9 +206,10 @@ async def run_scaleout(profiles: int, events: int) -> dict[str, Any]:
         add_worker(cluster)
         await asyncio.to_thread(cluster.wait_ready, 60)
         two = await timed_rescore(cluster, api)
+        memory = {w.name: round(peak_memory_mb(w)) for w in cluster.role("worker")}
         diff = await matches_diff(cluster.database_url)
         spread = await feed_spread(cluster, world, 15)
-        return {"one": one, "two": two, "matches": diff, "feeds": spread}
+        return {"one": one, "two": two, "matches": diff, "feeds": spread, "memory": memory}
     finally:
         await asyncio.to_thread(cluster.stop)
 
@@ -224,6 +234,7 @@ def main() -> None:
     print(f"  speed-up 1 -> 2 workers: {speedup:.2f}x")
     print(f"  matches vs from scratch: {result['matches']}")
     print(f"  feed requests counted by each feed process: {result['feeds']}")
+    print(f"  worker peak memory (VmHWM, MB) after the re-scores: {result['memory']}")
     two = result["two"]
     problems = []
     if (
