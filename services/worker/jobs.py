@@ -281,7 +281,9 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
         clock.lap("read")
         found = await asyncio.to_thread(_bulk, events, profiles, weights, now)
         clock.lap("score")
-        code_ids = await explanations.code_ids(conn, found.texts)
+        # The Worker's own cache: its ctx lives as long as it does, on one database.
+        known = ctx.setdefault("explanation_ids", {})
+        code_ids = await explanations.code_ids(conn, found.texts, known)
         payload = await asyncio.to_thread(match_copy.encode, found, code_ids, version)
         clock.lap("encode")
         async with conn.transaction():
