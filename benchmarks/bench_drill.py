@@ -184,8 +184,8 @@ async def matches_diff(database_url: str) -> dict[str, int]:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             version = await inputs.active_version(conn)
             weights = await inputs.load_weights(conn, version)
-            events, _ = await inputs.load_live_events(conn, now)
-            profiles, _ = await inputs.load_profile_range(conn, 0, 2**62)
+            events = await inputs.load_live_events(conn, now)
+            profiles = await inputs.load_profile_range(conn, 0, 2**62)
             stored = await conn.fetch(STORED_MATCHES)
     finally:
         await pool.close()

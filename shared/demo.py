@@ -318,8 +318,8 @@ async def _score_everything(conn: asyncpg.Connection) -> int:
     version = await scoring_inputs.active_version(conn)
     weights = await scoring_inputs.load_weights(conn, version)
     assert weights is not None
-    events, _ = await scoring_inputs.load_live_events(conn, now)
-    profiles, _ = await scoring_inputs.load_profile_range(conn, 0, 2**62)
+    events = await scoring_inputs.load_live_events(conn, now)
+    profiles = await scoring_inputs.load_profile_range(conn, 0, 2**62)
     found = bulk_scoring.score_all(events, profiles, weights, now=now)
     code_ids = await explanations.code_ids(conn, found.texts)
     await matches.copy_binary(conn, "matches", match_copy.encode(found, code_ids, version))

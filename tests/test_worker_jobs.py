@@ -36,8 +36,8 @@ async def expected_matches(pool: asyncpg.Pool) -> dict[Row, dict[str, Any]]:
     async with pool.acquire() as conn:
         version = await inputs.active_version(conn)
         weights = await inputs.load_weights(conn, version)
-        events, _ = await inputs.load_live_events(conn, now)
-        profiles, _ = await inputs.load_profile_range(conn, 0, 2**62)
+        events = await inputs.load_live_events(conn, now)
+        profiles = await inputs.load_profile_range(conn, 0, 2**62)
     assert weights is not None
     out: dict[Row, dict[str, Any]] = {}
     for p in profiles:

@@ -272,8 +272,8 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
             weights = await inputs.load_weights(conn, version)
             assert weights is not None
             superseded = await inputs.active_version(conn) != version
-            events, _ = await inputs.load_live_events(conn, now)
-            profiles, _ = await inputs.load_profile_range(
+            events = await inputs.load_live_events(conn, now)
+            profiles = await inputs.load_profile_range(
                 conn, chunk["first_profile_id"], chunk["last_profile_id"]
             )
         if superseded:

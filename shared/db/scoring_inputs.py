@@ -104,12 +104,9 @@ async def load_events(conn: asyncpg.Connection, event_ids: list[int]) -> list[Sc
     return [event_from_row(r) for r in await conn.fetch(SELECT_EVENTS, event_ids)]
 
 
-async def load_live_events(
-    conn: asyncpg.Connection, now: datetime
-) -> tuple[list[ScoringEvent], dict[int, int]]:
-    """Every scheduled event not over at `now`, and each one's sequence."""
-    rows = await conn.fetch(SELECT_LIVE_EVENTS, now)
-    return [event_from_row(r) for r in rows], {r["id"]: r["sequence"] for r in rows}
+async def load_live_events(conn: asyncpg.Connection, now: datetime) -> list[ScoringEvent]:
+    """Every scheduled event not over at `now`."""
+    return [event_from_row(r) for r in await conn.fetch(SELECT_LIVE_EVENTS, now)]
 
 
 async def load_profiles(conn: asyncpg.Connection, profile_ids: list[int]) -> list[ScoringProfile]:
@@ -117,16 +114,11 @@ async def load_profiles(conn: asyncpg.Connection, profile_ids: list[int]) -> lis
     return [profile_from_row(r) for r in await conn.fetch(SELECT_PROFILES, profile_ids)]
 
 
-ProfileVersion = tuple[datetime, tuple[int, ...]]
-
-
 async def load_profile_range(
     conn: asyncpg.Connection, first_id: int, last_id: int
-) -> tuple[list[ScoringProfile], dict[int, ProfileVersion]]:
-    """Profiles with ids in [first_id, last_id] and what identifies their current state."""
-    rows = await conn.fetch(SELECT_PROFILE_RANGE, first_id, last_id)
-    versions = {r["id"]: (r["updated_at"], tuple(r["hidden"])) for r in rows}
-    return [profile_from_row(r) for r in rows], versions
+) -> list[ScoringProfile]:
+    """Profiles with ids in [first_id, last_id], by id."""
+    return [profile_from_row(r) for r in await conn.fetch(SELECT_PROFILE_RANGE, first_id, last_id)]
 
 
 async def load_weights(conn: asyncpg.Connection, version: int) -> Weights | None:
