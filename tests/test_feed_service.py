@@ -292,7 +292,15 @@ async def test_unchanged_matches_give_identical_bytes_across_requests_and_render
     assert rendered.headers["etag"] == first.headers["etag"]
 
     # A profile edit that the feed does not show re-renders, yet the bytes and their
-    # Last-Modified stay the same.
+    # Last-Modified stay the same (stored an hour back, so a fresh time would show).
+    await pool.execute(
+        "UPDATE feed_renders SET last_modified = last_modified - interval '1 hour'"
+        " WHERE profile_id = $1",
+        profile["id"],
+    )
+    kept = await pool.fetchval(
+        "SELECT last_modified FROM feed_renders WHERE profile_id = $1", profile["id"]
+    )
     patched = await api.patch(
         "/v1/me", json={"display_name": "Someone Else"}, headers=bearer(profile["token"])
     )
@@ -306,7 +314,7 @@ async def test_unchanged_matches_give_identical_bytes_across_requests_and_render
     )
     assert after != before
     assert again.content == first.content
-    assert again.headers["last-modified"] == first.headers["last-modified"]
+    assert again.headers["last-modified"] == format_datetime(kept, usegmt=True)
 
 
 async def test_a_new_day_rerenders_but_keeps_last_modified_when_bytes_are_equal(
