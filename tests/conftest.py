@@ -38,7 +38,6 @@ DATA_TABLES = (
     "feed_renders",
     "idempotency_records",
     "outbox",
-    "rescore_runs",
     "geocode_cache",
     "events",
     "profiles",
@@ -145,9 +144,13 @@ async def db_clean(pool: asyncpg.Pool, redis_url: str, settings: Settings) -> No
     """An empty database (weights back to version 1) and none of this run's Redis keys."""
     async with pool.acquire() as conn:
         await conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
-        # Tables of re-score runs a test left unfinished (run ids restart at 1).
+        # Run ids never restart: the partitions of `matches` are named after their run.
+        await conn.execute("TRUNCATE rescore_runs CASCADE")
+        # Tables of re-score runs a test left unfinished.
         for name in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'matches\\_run\\_%'"
+            "SELECT c.relname FROM pg_class c WHERE c.relkind IN ('r', 'p')"
+            " AND (c.relname LIKE 'matches\\_run\\_%' OR c.relname LIKE 'matches\\_part\\_%')"
+            " AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)"
         ):
             await conn.execute(f'DROP TABLE "{name[0]}"')
         await conn.execute("UPDATE active_weights SET version = 1")

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from shared.db.migrate import MigrationError, default_migrations_dir, load_migrations, migrate_url
+from shared.db.pool import create_pool
 from tests.conftest import RUN_ID, database_url_for
 
 
@@ -106,3 +107,46 @@ async def test_project_schema_applies_on_this_server(scratch_db: str) -> None:
     await conn.close()
     assert active is not None
     assert (active["version"], active["distance_decay_km"], active["min_score"]) == (1, 5, 0.3)
+
+
+INSERT_MATCH = """
+INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,
+    comfort_score, explanation_id, weight_version)
+VALUES ($1, $2, 0.8, 0.8, 0.8, 0.8, $3, 1)
+"""
+
+
+async def test_matches_become_partitioned_with_their_rows(scratch_db: str, tmp_path: Path) -> None:
+    """0009 on a database holding matches: the rows stay, in the one partition covering
+    every id, with their key and cascades; new rows of any profile have a home."""
+    from tests.test_worker_jobs import add_event, add_profile
+
+    for migration in sorted(default_migrations_dir().glob("*.sql")):
+        if migration.name < "0009":
+            write(tmp_path, migration.name, migration.read_text())
+    await migrate_url(scratch_db, tmp_path)
+    pool = await create_pool(scratch_db, max_size=1)  # the JSON codecs of the app
+    try:
+        async with pool.acquire() as conn:
+            first = await add_profile(conn, 52.52, 13.40)
+            second = await add_profile(conn, 52.5, 13.4)
+            event = await add_event(conn, 52.521, 13.401)
+            text_id = await conn.fetchval(
+                "INSERT INTO match_explanations (text) VALUES ('board games') RETURNING id"
+            )
+            await conn.execute(INSERT_MATCH, first, event, text_id)
+    finally:
+        await pool.close()
+    await migrate_url(scratch_db, default_migrations_dir())
+    conn = await asyncpg.connect(scratch_db)
+    try:
+        assert await conn.fetchval("SELECT relkind FROM pg_class WHERE relname = 'matches'") == b"p"
+        rows = await conn.fetch("SELECT tableoid::regclass::text AS part, profile_id FROM matches")
+        assert [(r["part"], r["profile_id"]) for r in rows] == [("matches_initial", first)]
+        await conn.execute(INSERT_MATCH, second, event, text_id)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(INSERT_MATCH, second, event, text_id)
+        await conn.execute("DELETE FROM profiles WHERE id = $1", first)  # cascades
+        assert await conn.fetchval("SELECT array_agg(profile_id) FROM matches") == [second]
+    finally:
+        await conn.close()

@@ -18,9 +18,10 @@ from arq.connections import ArqRedis
 
 from services.worker import jobs
 from shared.crypto import token_hash
-from shared.db import candidates, rescore
+from shared.db import candidates, rescore, rescore_tables
 from shared.db import scoring_inputs as inputs
 from shared.db.outbox import add_outbox
+from shared.db.rescore_tables import part_name, table_name
 from shared.geodesy import distances_km
 from shared.queue import connect_queue
 from shared.scoring import score_pair
@@ -181,6 +182,13 @@ async def outbox_row(pool: asyncpg.Pool, kind: str, subject: int) -> int:
         return await add_outbox(conn, kind, subject)
 
 
+async def one_chunk_run(conn: asyncpg.Connection) -> int:
+    """A full re-score run of version 1, fanned out into a single chunk."""
+    run = await rescore.add_run(conn, 1, "test")
+    assert await jobs.fan_out(conn, run, 1000) == 1
+    return run
+
+
 async def scored_at(pool: asyncpg.Pool) -> list[Any]:
     return [r["scored_at"] for r in await pool.fetch("SELECT scored_at FROM matches ORDER BY 1")]
 
@@ -336,7 +344,7 @@ async def test_changes_during_a_rescore_are_rescored_after_its_swap(
     assert await run_reopened(ctx, pool) == 2
     assert_same_matches(await stored_matches(pool), await expected_matches(pool))
     assert all(key[1] != moved for key in await stored_matches(pool))
-    assert await pool.fetchval("SELECT to_regclass('matches_run_1')") is None
+    assert await pool.fetchval("SELECT to_regclass($1)", table_name(run)) is None
 
 
 async def test_swap_keeps_matches_of_cancelled_events_and_the_constraints(
@@ -353,20 +361,28 @@ async def test_swap_keeps_matches_of_cancelled_events_and_the_constraints(
     await jobs.rescore_chunk(ctx, run, 0)
     assert await jobs.finish_rescore(ctx, run) is True
     assert set(await stored_matches(pool, live_only=False)) == {(pid, called_off)}
-    # The swapped-in table is a full `matches`: its key, index and cascades.
-    constraints = {
-        r["conname"]: r["contype"]
+    # The swapped-in table is a full `matches`: key, index, and each partition's cascades.
+    assert await pool.fetchval(
+        "SELECT array_agg(conname) FROM pg_constraint"
+        " WHERE conrelid = 'matches'::regclass AND contype IN ('p', 'f')"
+    ) == ["matches_pkey"]
+    assert await pool.fetchval("SELECT to_regclass('matches_event') IS NOT NULL") is True
+    keys = {
+        r["conname"]
         for r in await pool.fetch(
-            "SELECT conname, contype::text FROM pg_constraint"
-            " WHERE conrelid = 'matches'::regclass AND contype IN ('p', 'f')"
+            "SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f'",
+            part_name(run, 0),
         )
     }
-    assert constraints == {
-        "matches_pkey": "p",
-        "matches_profile_id_fkey": "f",
-        "matches_event_id_fkey": "f",
-    }
-    assert await pool.fetchval("SELECT to_regclass('matches_event') IS NOT NULL") is True
+    assert keys == {f"{part_name(run, 0)}_profile_fkey", f"{part_name(run, 0)}_event_fkey"}
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await pool.execute(
+            "INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
+            " comfort_score, explanation_id, weight_version) VALUES ($1 + 1000, $2, 1, 1, 1, 1,"
+            " (SELECT min(id) FROM match_explanations), 1)",
+            pid,
+            called_off,
+        )
     await pool.execute("DELETE FROM events WHERE id = $1", called_off)
     assert await pool.fetchval("SELECT count(*) FROM matches") == 0
 
@@ -375,8 +391,7 @@ async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncp
     async with pool.acquire() as conn:
         await add_profile(conn, 52.52, 13.40)
         await add_event(conn, 52.521, 13.401)
-        run = await rescore.add_run(conn, 1, "test")
-        assert await jobs.fan_out(conn, run, 1000) == 1
+        run = await one_chunk_run(conn)
         await conn.execute(
             "INSERT INTO weight_versions (version, distance, interest, comfort, distance_decay_km,"
             " online_score, stretch_penalty, min_score, note)"
@@ -386,11 +401,32 @@ async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncp
     assert await jobs.rescore_chunk(ctx, run, 0) == 0
     assert await jobs.finish_rescore(ctx, run) is True
     assert await pool.fetchval("SELECT count(*) FROM matches") == 0
-    assert await pool.fetchval("SELECT to_regclass('matches_run_1')") is None  # dropped
+    assert await pool.fetchval("SELECT to_regclass($1)", table_name(run)) is None  # dropped
+    assert await pool.fetchval("SELECT to_regclass($1)", part_name(run, 0)) is None
     # The chunk still counts, so the run finishes.
     assert await pool.fetchval(
         "SELECT finished_at IS NOT NULL FROM rescore_runs WHERE id = $1", run
     )
+
+
+async def test_run_is_dropped_when_a_newer_one_exists_even_on_the_same_version(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    """v1 -> v2 -> v1 again: the first run's version is active once more, but its chunks
+    may have skipped work while v2 was; the newer run re-scores everything instead."""
+    async with pool.acquire() as conn:
+        pid = await add_profile(conn, 52.52, 13.40)
+        eid = await add_event(conn, 52.521, 13.401)
+        old = await one_chunk_run(conn)
+        newer = await rescore.add_run(conn, 1, "test")  # the version came back
+    assert await jobs.rescore_chunk(ctx, old, 0) == 0  # moot: scores nothing
+    assert await jobs.finish_rescore(ctx, old) is True
+    assert await pool.fetchval("SELECT to_regclass($1)", table_name(old)) is None
+    async with pool.acquire() as conn:
+        assert await jobs.fan_out(conn, newer, 1000) == 1
+    assert await jobs.rescore_chunk(ctx, newer, 0) == 1
+    assert await jobs.finish_rescore(ctx, newer) is True
+    assert set(await stored_matches(pool)) == {(pid, eid)}
 
 
 async def test_rescore_fans_out_chunks_and_finishes_the_run(
@@ -418,6 +454,33 @@ async def test_rescore_fans_out_chunks_and_finishes_the_run(
     assert run["chunks_done"] == 3 and run["finished_at"] is not None
     assert run["matches"] == len(await stored_matches(pool)) > 8
     assert_same_matches(await stored_matches(pool), await expected_matches(pool))
+    # One partition per chunk, tiling every id: a profile created after the swap (an id
+    # above every chunk) has a home, and so would one below them all.
+    bounds = [
+        r[0]
+        for r in await pool.fetch(
+            "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
+            " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'matches'::regclass"
+            " ORDER BY c.relname"
+        )
+    ]
+    firsts = [
+        r[0]
+        for r in await pool.fetch(
+            "SELECT first_profile_id FROM rescore_chunks WHERE run_id = $1 ORDER BY chunk_no",
+            run["id"],
+        )
+    ]
+    assert bounds == [
+        f"FOR VALUES FROM (MINVALUE) TO ('{firsts[1]}')",
+        f"FOR VALUES FROM ('{firsts[1]}') TO ('{firsts[2]}')",
+        f"FOR VALUES FROM ('{firsts[2]}') TO (MAXVALUE)",
+    ]
+    async with pool.acquire() as conn:
+        late = await add_profile(conn, 52.51, 13.401)
+    assert await jobs.score_profile(ctx, await outbox_row(pool, "profile", late), late) == 2
+    await pool.execute("DELETE FROM profiles WHERE id = $1", firsts[1])  # cascades
+    assert_same_matches(await stored_matches(pool), await expected_matches(pool))
 
 
 async def test_sweep_sends_a_lost_chunk_and_a_lost_swap_again(
@@ -428,10 +491,8 @@ async def test_sweep_sends_a_lost_chunk_and_a_lost_swap_again(
     async with pool.acquire() as conn:
         await add_profile(conn, 52.52, 13.40)
         await add_event(conn, 52.521, 13.401)
-        lost = await rescore.add_run(conn, 1, "test")
-        assert await jobs.fan_out(conn, lost, 1000) == 1
-        swapless = await rescore.add_run(conn, 1, "test")
-        assert await jobs.fan_out(conn, swapless, 1000) == 1
+        lost = await one_chunk_run(conn)
+        swapless = await one_chunk_run(conn)
     await jobs.rescore_chunk(ctx, swapless, 0)  # done; its swap's enqueue "was lost"
     # Redis lost everything queued (the queue and the jobs it named).
     await ctx["redis"].delete(ctx["settings"].chunk_queue_name)
@@ -451,3 +512,42 @@ async def test_sweep_sends_a_lost_chunk_and_a_lost_swap_again(
         jobs.chunk_job_id(prefix, lost, 0).encode(),
         f"{prefix}:rescore-finish:{swapless}".encode(),
     }
+
+
+async def test_chunks_are_even_with_no_straggler(pool: asyncpg.Pool, db_clean: None) -> None:
+    async with pool.acquire() as conn:
+        for i in range(7):
+            await add_profile(conn, 52.50 + i * 0.003, 13.40)
+        run = await rescore.add_run(conn, 1, "test")
+        assert await rescore.fan_out(conn, run, 3) == 2  # 4 + 3, not 3 + 3 + 1
+        sizes = await conn.fetch(
+            "SELECT (SELECT count(*) FROM profiles p"
+            "  WHERE p.id BETWEEN c.first_profile_id AND c.last_profile_id) AS n"
+            " FROM rescore_chunks c WHERE c.run_id = $1 ORDER BY c.chunk_no",
+            run,
+        )
+        assert [r["n"] for r in sizes] == [4, 3]
+        empty = await rescore.add_run(conn, 1, "test")
+        await conn.execute("DELETE FROM profiles")
+        assert await rescore.fan_out(conn, empty, 3) == 0
+
+
+async def test_swap_after_a_killed_swap_reuses_the_indexes_it_built(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        pid = await add_profile(conn, 52.52, 13.40)
+        eid = await add_event(conn, 52.521, 13.401)
+        run = await one_chunk_run(conn)
+    await jobs.rescore_chunk(ctx, run, 0)
+    # A swap job killed after its index builds, before the attach committed.
+    await rescore_tables.index_parts(pool, run, 1)
+    assert await pool.fetchval("SELECT to_regclass($1)", f"{part_name(run, 0)}_event") is not None
+    assert await jobs.finish_rescore(ctx, run) is True
+    assert set(await stored_matches(pool)) == {(pid, eid)}
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'matches'::regclass"
+        )
+        == 1
+    )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,8 +38,8 @@ log = logging.getLogger("lowkey.worker.jobs")
 SCORE_TIMEOUT_S = 15
 RESCORE_ALL_TIMEOUT_S = 15
 CHUNK_TIMEOUT_S = 30
-# Building two indexes over ~10 M rows and the swap; only the chunk queue's Worker runs
-# it, so only that Worker's re-run delay for a killed job grows with it.
+# Indexing every chunk's partition (~10 M rows) and the swap; only the chunk queue's
+# Worker runs it, so only that Worker's re-run delay for a killed job grows with it.
 FINISH_TIMEOUT_S = 60
 # The swap waits this long for each lock, this many times, before the job is retried.
 # Longer than PostgreSQL's deadlock_timeout (1 s): only a waiter that long makes an
@@ -237,6 +238,20 @@ async def rescore_all(ctx: dict[str, Any], outbox_id: int, version: int) -> int:
     return chunks
 
 
+@contextlib.contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: a chunk creates a hundred thousand
+    acyclic objects (rows, Structs, dicts) that would each trigger full collections over
+    everything alive, costing as much as reading them."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _Phases:
     """Seconds spent in each phase of a job, for its log line."""
 
@@ -253,7 +268,7 @@ class _Phases:
 def _bulk(
     events: list[ScoringEvent], profiles: list[ScoringProfile], weights: Weights, now: datetime
 ) -> bulk_scoring.Matches:
-    return bulk_scoring.score_all(events, profiles, weights, now=now).by_profile()
+    return bulk_scoring.score_all(events, profiles, weights, now=now)
 
 
 @measured
@@ -264,38 +279,48 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
     now = datetime.now(UTC)
     clock = _Phases()
     async with retry_transient(), ctx["pool"].acquire() as conn:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            chunk = await rescore.get_chunk(conn, run_id, chunk_no)
-            if chunk is None or chunk["done_at"] is not None:
-                return 0
-            version = chunk["weight_version"]
-            weights = await inputs.load_weights(conn, version)
-            assert weights is not None
-            superseded = await inputs.active_version(conn) != version
-            events = await inputs.load_live_events(conn, now)
-            profiles = await inputs.load_profile_range(
-                conn, chunk["first_profile_id"], chunk["last_profile_id"]
-            )
-        if superseded:
-            events, profiles = [], []  # the newer run re-scores these profiles
-        clock.lap("read")
-        found = await asyncio.to_thread(_bulk, events, profiles, weights, now)
-        clock.lap("score")
-        # The Worker's own cache: its ctx lives as long as it does, on one database.
-        known = ctx.setdefault("explanation_ids", {})
-        code_ids = await explanations.code_ids(conn, found.texts, known)
-        payload = await asyncio.to_thread(match_copy.encode, found, code_ids, version)
-        clock.lap("encode")
+        with _paused_gc():
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                chunk = await rescore.get_chunk(conn, run_id, chunk_no)
+                if chunk is None or chunk["done_at"] is not None:
+                    return 0
+                version = chunk["weight_version"]
+                weights = await inputs.load_weights(conn, version)
+                assert weights is not None
+                superseded = await rescore.superseded(conn, run_id, version)
+                events = await inputs.load_live_events(conn, now)
+                profiles = await inputs.load_profile_range(
+                    conn, chunk["first_profile_id"], chunk["last_profile_id"]
+                )
+            if superseded:
+                events, profiles = [], []  # the newer run re-scores these profiles
+            clock.lap("read")
+            found = await asyncio.to_thread(_bulk, events, profiles, weights, now)
+            clock.lap("score")
+            # The Worker's own cache: its ctx lives as long as it does, on one database.
+            known = ctx.setdefault("explanation_ids", {})
+            code_ids = await explanations.code_ids(conn, found.texts, known)
+            payload = await asyncio.to_thread(match_copy.encode, found, code_ids, version)
+            clock.lap("encode")
         async with conn.transaction():
             locked = await rescore.claim_chunk(conn, run_id, chunk_no)
             if locked is None or locked["done_at"] is not None:
                 return 0  # another worker finished it meanwhile
-            if found:
-                await rescore_tables.copy_rows(conn, run_id, payload)
+            # Written even when empty or superseded: the partitions must tile every id.
+            # Indexed and attached by the swap job.
+            first_id, next_first_id = (await rescore.part_bounds(conn, run_id))[chunk_no]
+            await rescore_tables.write_part(
+                conn,
+                run_id,
+                chunk_no,
+                first_id=first_id,
+                next_first_id=next_first_id,
+                payload=payload if found else None,
+            )
             last = await rescore.chunk_done(
                 conn, run_id, chunk_no, len(events) * len(profiles), len(found)
             )
-        clock.lap("copy")
+        clock.lap("write")
     log.info("re-score chunk written", extra={"run": run_id, "chunk": chunk_no, **clock.laps})
     if last:  # not sent (Redis gone): the chunk sweep sends it
         await enqueue_finish(ctx["redis"], ctx["settings"], run_id)
@@ -314,13 +339,15 @@ async def finish_rescore(ctx: dict[str, Any], run_id: int) -> bool:
             run = await rescore.claim_complete_run(conn, run_id)
             if run is None:
                 return False  # not complete yet, or finished already
-            if await inputs.active_version(conn) != run["weight_version"]:
-                await rescore_tables.drop(conn, run_id)
+            if await rescore.superseded(conn, run_id, run["weight_version"]):
+                await rescore_tables.drop(conn, run_id, run["chunks_total"])
                 await rescore.finish_run(conn, run_id)
                 return True
             # The run's row stays locked (one swap at a time) while other connections
             # build the indexes.
-            await rescore_tables.build_indexes(pool, rescore_tables.table_name(run_id))
+            bounds = await rescore.part_bounds(conn, run_id)
+            await rescore_tables.index_parts(pool, run_id, len(bounds))
+            await rescore_tables.attach_parts(conn, run_id, bounds)
         clock.lap("index")
         reopened = await _swap(conn, run_id)
         clock.lap("swap")

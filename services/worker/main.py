@@ -79,7 +79,7 @@ def create_chunk_worker(settings: Settings, **overrides: Any) -> Worker:
         "queue_name": settings.chunk_queue_name,
         "handle_signals": False,
         "max_jobs": 1,
-        "poll_delay": 0.2,
+        "poll_delay": 0.1,
         "job_timeout": jobs.CHUNK_TIMEOUT_S,
         "keep_result": 0,
     }

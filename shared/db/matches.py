@@ -106,13 +106,6 @@ WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > now())
 ORDER BY m.score DESC, m.event_id
 LIMIT $4
 """  # noqa: S608
-# Every row with its explanation's text (tests and consistency checks).
-SELECT_ALL = """
-SELECT m.profile_id, m.event_id, m.score, m.distance_score, m.interest_score, m.comfort_score,
-       m.distance_km, x.text AS explanation, m.weight_version
-FROM matches m JOIN match_explanations x ON x.id = m.explanation_id
-ORDER BY m.profile_id, m.event_id
-"""
 
 
 async def lock_writers(conn: asyncpg.Connection) -> None:
@@ -173,16 +166,21 @@ async def drop_over_matches(conn: asyncpg.Connection, now: datetime) -> int:
     return dropped
 
 
-async def copy_binary(conn: asyncpg.Connection, table: str, payload: bytes) -> None:
+async def copy_binary(
+    conn: asyncpg.Connection, table: str, payload: bytes | memoryview, *, freeze: bool = False
+) -> None:
     """COPY a binary payload of match rows (shared.match_copy.encode) into `table`
-    (`matches`, or a re-score's own table: names from code, never from input)."""
+    (`matches`, or a re-score's partition: names from code, never from input). `freeze`:
+    rows go in frozen (the table must be created in the caller's transaction)."""
 
     async def slices() -> AsyncIterator[bytes]:
         view = memoryview(payload)
         for start in range(0, len(view), COPY_SLICE):
             yield bytes(view[start : start + COPY_SLICE])
 
-    await conn.copy_to_table(table, source=slices(), columns=list(COLUMNS), format="binary")
+    await conn.copy_to_table(
+        table, source=slices(), columns=list(COLUMNS), format="binary", freeze=freeze
+    )
 
 
 async def list_for_profile(
@@ -192,9 +190,3 @@ async def list_for_profile(
     score, event_id = after if after is not None else (None, None)
     rows = await conn.fetch(LIST_FOR_PROFILE, profile_id, score, event_id, limit)
     return [({f: r[f] for f in EVENT_FIELDS}, r) for r in rows]
-
-
-async def all_matches(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Every match row (tests and consistency checks)."""
-    rows: list[asyncpg.Record] = await conn.fetch(SELECT_ALL)
-    return rows

@@ -15,10 +15,16 @@ ORDER BY id DESC LIMIT 1
 FOR UPDATE
 """
 INSERT_RUN = "INSERT INTO rescore_runs (weight_version, reason) VALUES ($1, $2) RETURNING id"
-# Profile id ranges of about $1 profiles each, from the ids themselves (ids may be sparse).
+# Profile id ranges of about $1 profiles each, from the ids themselves (ids may be sparse),
+# all the same size: 100 200 profiles are 4 chunks of 25 050, not 4 of 25 000 and a
+# straggler of 200 that pays the per-event cost of a whole chunk at the end.
 CHUNK_BOUNDS = """
 SELECT min(id) AS first_id, max(id) AS last_id
-FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / $1 AS chunk FROM profiles) AS p
+FROM (
+    SELECT id, ntile((SELECT greatest(1, round(count(*) / $1::numeric))::int FROM profiles))
+        OVER (ORDER BY id) AS chunk
+    FROM profiles
+) AS p
 GROUP BY chunk ORDER BY chunk
 """
 INSERT_CHUNKS = """
@@ -30,7 +36,10 @@ UPDATE rescore_runs SET chunks_total = $2,
     finished_at = CASE WHEN $2 = 0 THEN now() END
 WHERE id = $1
 """
-FINISH_RUN = "UPDATE rescore_runs SET finished_at = now() WHERE id = $1 AND finished_at IS NULL"
+# clock_timestamp(): the swap's own second counts in how long the run took.
+FINISH_RUN = """
+UPDATE rescore_runs SET finished_at = clock_timestamp() WHERE id = $1 AND finished_at IS NULL
+"""
 CLAIM_CHUNK = """
 SELECT c.first_profile_id, c.last_profile_id, c.done_at, r.weight_version
 FROM rescore_chunks c JOIN rescore_runs r ON r.id = c.run_id
@@ -38,6 +47,13 @@ WHERE c.run_id = $1 AND c.chunk_no = $2
 FOR UPDATE OF c
 """
 GET_CHUNK = CLAIM_CHUNK.replace("FOR UPDATE OF c", "")
+# Each chunk's partition: NULL below the first chunk and above the last (every id has a
+# partition), else from its first id up to where the next chunk begins.
+PART_BOUNDS = """
+SELECT CASE WHEN chunk_no > 0 THEN first_profile_id END AS part_from,
+    lead(first_profile_id) OVER (ORDER BY chunk_no) AS part_to
+FROM rescore_chunks WHERE run_id = $1 ORDER BY chunk_no
+"""
 OUTBOX_DONE = "SELECT done_at IS NOT NULL FROM outbox WHERE id = $1 FOR UPDATE"
 # Answers whether that was the run's last chunk (the run then waits for its swap).
 CHUNK_DONE = """
@@ -51,10 +67,16 @@ UPDATE rescore_runs r SET
 FROM c WHERE r.id = c.run_id
 RETURNING r.chunks_done >= r.chunks_total
 """
+# Moot: another version is active, or a newer run exists (it re-scores everything anyway,
+# and the active version may have changed and changed back meanwhile).
+SUPERSEDED = """
+SELECT (SELECT version FROM active_weights) <> $2
+    OR EXISTS (SELECT 1 FROM rescore_runs WHERE id > $1)
+"""
 FANNED_OUT = "UPDATE rescore_runs SET fanned_out_at = clock_timestamp() WHERE id = $1"
 # A run to swap in: every chunk done, not finished; locked so one worker swaps it.
 CLAIM_COMPLETE_RUN = """
-SELECT id, weight_version, fanned_out_at FROM rescore_runs
+SELECT id, weight_version, fanned_out_at, chunks_total FROM rescore_runs
 WHERE id = $1 AND finished_at IS NULL AND chunks_total > 0 AND chunks_done >= chunks_total
 FOR UPDATE
 """
@@ -121,6 +143,11 @@ async def get_chunk(conn: asyncpg.Connection, run_id: int, chunk_no: int) -> asy
     return row
 
 
+async def part_bounds(conn: asyncpg.Connection, run_id: int) -> list[tuple[int | None, int | None]]:
+    """Each chunk's partition bounds (first id, next chunk's first id), by chunk number."""
+    return [(r["part_from"], r["part_to"]) for r in await conn.fetch(PART_BOUNDS, run_id)]
+
+
 async def outbox_done(conn: asyncpg.Connection, outbox_id: int) -> bool:
     """Lock the outbox row; True when it is done (or gone: erased work)."""
     done = await conn.fetchval(OUTBOX_DONE, outbox_id)
@@ -133,6 +160,12 @@ async def chunk_done(
     """Count the chunk into its run (once); True when it was the run's last one."""
     complete = await conn.fetchval(CHUNK_DONE, run_id, chunk_no, pairs, matches)
     return bool(complete)
+
+
+async def superseded(conn: asyncpg.Connection, run_id: int, version: int) -> bool:
+    """Whether the run's work is moot: its version is not the active one, or a newer run
+    exists (the active version may have changed and changed back meanwhile)."""
+    return bool(await conn.fetchval(SUPERSEDED, run_id, version))
 
 
 async def mark_fanned_out(conn: asyncpg.Connection, run_id: int) -> None:

@@ -1,34 +1,65 @@
-"""SQL for a full re-score's own matches table: created at fan-out, filled by the chunks
-with binary COPY (no index yet), indexed once, then swapped in for `matches`.
+"""SQL for a full re-score's own matches table: a parent partitioned by profile id range,
+created at fan-out; each chunk writes its rows into a partition of its own (binary COPY);
+the swap job indexes and attaches the partitions and makes the parent `matches`.
 
-Why a fresh table: updating millions of rows in place (three indexes, a dead tuple per
-row) costs tens of times a COPY; building two indexes once on sorted input costs seconds.
-The swap itself is short: it drops rows of profiles or events deleted while the run
-went on, carries over the matches of cancelled events (kept until over, never re-scored),
-renames, and bumps `match_generation` (every feed re-renders once). Scoring jobs that ran
-meanwhile wrote to the old table; shared/db/outbox.py re-opens them, run again on the new.
+Why a fresh table: updating millions of rows in place (indexes, a dead tuple per row)
+costs tens of times a COPY. Why a partition per chunk: the rows go in frozen (COPY FREEZE
+needs a table created in the same transaction, so the index builds' scans do not rewrite
+every page to set hint bits), and a chunk's two million rows sort in memory. The indexes
+are built once every chunk is in, two at a time, so a lone worker uses both cores for
+them (built by each chunk instead, they ran on one core while the other idled). The
+swap is short: it drops rows of profiles or events deleted while the
+run went on, carries over the matches of cancelled events (kept until over, never
+re-scored), gives each partition its foreign keys, renames, and bumps `match_generation`
+(every feed re-renders once). Scoring jobs that ran meanwhile wrote to the old table;
+shared/db/outbox.py re-opens them, and they run again on the new one.
+
+Partitions tile every id: chunk 0 starts at MINVALUE, the last ends at MAXVALUE, and each
+other one ends where the next begins, so a profile created later always has a home.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import asyncpg
 
 from shared.db.matches import copy_binary
 from shared.match_copy import COLUMNS
 
-# Autovacuum would scan the table while chunks fill it; the swap hands it back.
-CREATE = "CREATE TABLE {t} (LIKE matches INCLUDING DEFAULTS) WITH (autovacuum_enabled = false)"
+# The parent and its partitioned indexes, empty: created in no time.
+CREATE = """
+CREATE TABLE {t} (LIKE matches INCLUDING DEFAULTS) PARTITION BY RANGE (profile_id);
+ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY (profile_id, event_id);
+CREATE INDEX {t}_event ON {t} (event_id);
+"""
 DROP = "DROP TABLE IF EXISTS {t}"
-# Built at once on two connections (two cores); the sort for ~10 M rows fits in memory
-# with a bit more than the default.
-INDEXES = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS {t}_pkey ON {t} (profile_id, event_id)",
-    "CREATE INDEX IF NOT EXISTS {t}_event ON {t} (event_id)",
+# The CHECK states the partition's bound, so ATTACH need not scan the rows to prove it.
+CREATE_PART = """
+CREATE TABLE {p} (LIKE matches INCLUDING DEFAULTS, CONSTRAINT {p}_range CHECK ({check}))
+WITH (autovacuum_enabled = false)
+"""
+# Built by the swap job, two at a time (one per core) once every chunk is in: a chunk's
+# two million rows sort in memory with a bit more than the default. Safe to repeat.
+INDEX_PART = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS {p}_pkey ON {p} (profile_id, event_id)",
+    "CREATE INDEX IF NOT EXISTS {p}_event ON {p} (event_id)",
 )
 SORT_MEMORY = "SET LOCAL maintenance_work_mem = '256MB'"
-ANALYZE = "ANALYZE {t}"
+# Autovacuum takes the partitions from here: it ANALYZEs them within a minute (until
+# then the planner has their sizes from the index builds), and frozen rows give its
+# VACUUM nothing to rewrite.
+ATTACH_PART = """
+ALTER TABLE {p} ADD CONSTRAINT {p}_pkey PRIMARY KEY USING INDEX {p}_pkey;
+ALTER TABLE {p} RESET (autovacuum_enabled);
+ALTER TABLE {t} ATTACH PARTITION {p} FOR VALUES FROM ({low}) TO ({high});
+"""
+PARTS = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = to_regclass($1)
+ORDER BY c.relname
+"""
 # The swap waits for these briefly and gives up rather than queue behind long readers
 # (the caller retries); taken in one order (events, profiles, matches), as every writer
 # that touches several of them does, so waiting for one never holds another.
@@ -66,20 +97,21 @@ FROM matches m JOIN events e ON e.id = m.event_id
 WHERE e.status = 'cancelled'
 ON CONFLICT (profile_id, event_id) DO NOTHING
 """  # noqa: S608
-# NOT VALID: the rows were just checked against profiles and events under the locks above,
-# so PostgreSQL need not scan them again; the cascades hold from here on.
 SWAP = """
 DROP TABLE matches;
 ALTER TABLE {t} RENAME TO matches;
-ALTER INDEX {t}_pkey RENAME TO matches_pkey;
-ALTER TABLE matches ADD CONSTRAINT matches_pkey PRIMARY KEY USING INDEX matches_pkey;
+ALTER TABLE matches RENAME CONSTRAINT {t}_pkey TO matches_pkey;
 ALTER INDEX {t}_event RENAME TO matches_event;
-ALTER TABLE matches ADD CONSTRAINT matches_profile_id_fkey FOREIGN KEY (profile_id)
-    REFERENCES profiles (id) ON DELETE CASCADE NOT VALID;
-ALTER TABLE matches ADD CONSTRAINT matches_event_id_fkey FOREIGN KEY (event_id)
-    REFERENCES events (id) ON DELETE CASCADE NOT VALID;
-ALTER TABLE matches RESET (autovacuum_enabled);
 UPDATE match_generation SET generation = generation + 1, swapped_at = now();
+"""
+# NOT VALID: the rows were just checked against profiles and events under the locks
+# above, so PostgreSQL need not scan them again; the cascades hold from here on.
+PART_KEYS = """
+ALTER TABLE {p}
+    ADD CONSTRAINT {p}_profile_fkey FOREIGN KEY (profile_id)
+        REFERENCES profiles (id) ON DELETE CASCADE NOT VALID,
+    ADD CONSTRAINT {p}_event_fkey FOREIGN KEY (event_id)
+        REFERENCES events (id) ON DELETE CASCADE NOT VALID
 """
 
 
@@ -88,30 +120,77 @@ def table_name(run_id: int) -> str:
     return f"matches_run_{int(run_id)}"
 
 
+def part_name(run_id: int, chunk_no: int) -> str:
+    """A chunk's partition; named apart from run tables, as it outlives its run's name."""
+    return f"matches_part_{int(run_id)}_{int(chunk_no)}"
+
+
+def _bounds(first_id: int | None, next_first_id: int | None) -> tuple[str, str, str]:
+    """(FROM, TO, CHECK) of a partition from its first id (None: the lowest chunk) and
+    the next chunk's first id (None: the highest)."""
+    low = "MINVALUE" if first_id is None else str(int(first_id))
+    high = "MAXVALUE" if next_first_id is None else str(int(next_first_id))
+    checks = [f"profile_id >= {low}"] if first_id is not None else []
+    checks += [f"profile_id < {high}"] if next_first_id is not None else []
+    return low, high, " AND ".join(checks) or "true"
+
+
 async def create(conn: asyncpg.Connection, run_id: int) -> None:
     await conn.execute(CREATE.format(t=table_name(run_id)))
 
 
-async def drop(conn: asyncpg.Connection, run_id: int) -> None:
-    await conn.execute(DROP.format(t=table_name(run_id)))
+async def drop(conn: asyncpg.Connection, run_id: int, chunk_count: int) -> None:
+    """Drop the run's table and its partitions, attached or not."""
+    names = [table_name(run_id), *(part_name(run_id, n) for n in range(chunk_count))]
+    await conn.execute(DROP.format(t=", ".join(names)))
 
 
-async def copy_rows(conn: asyncpg.Connection, run_id: int, payload: bytes) -> None:
-    """Append a binary COPY payload (shared.match_copy.encode) to the run's table."""
-    await copy_binary(conn, table_name(run_id), payload)
+async def write_part(
+    conn: asyncpg.Connection,
+    run_id: int,
+    chunk_no: int,
+    *,
+    first_id: int | None,
+    next_first_id: int | None,
+    payload: memoryview | None,
+) -> None:
+    """Create the chunk's partition (not attached yet) and fill it with a binary COPY
+    payload (shared.match_copy.encode; None: no rows). Call inside the chunk's
+    transaction: FREEZE needs the table created in it."""
+    part, check = part_name(run_id, chunk_no), _bounds(first_id, next_first_id)[2]
+    await conn.execute(CREATE_PART.format(p=part, check=check))
+    if payload is not None:
+        await copy_binary(conn, part, payload, freeze=True)
 
 
-async def build_indexes(pool: asyncpg.Pool, table: str) -> None:
-    """Index a filled run table (safe to repeat) and gather its planner statistics."""
+async def index_parts(pool: asyncpg.Pool, run_id: int, chunk_count: int) -> None:
+    """Build every partition's two indexes, two at a time."""
+    parts = [part_name(run_id, n) for n in range(chunk_count)]
+    todo = [statement.format(p=p) for p in parts for statement in INDEX_PART]
 
-    async def build(statement: str) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(SORT_MEMORY)
-            await conn.execute(statement.format(t=table))
+    async def builder() -> None:
+        async with pool.acquire() as conn:
+            while todo:
+                statement = todo.pop(0)
+                async with conn.transaction():
+                    await conn.execute(SORT_MEMORY)
+                    await conn.execute(statement)
 
-    await asyncio.gather(*(build(statement) for statement in INDEXES))
-    async with pool.acquire() as conn:
-        await conn.execute(ANALYZE.format(t=table))
+    await asyncio.gather(builder(), builder())
+
+
+async def attach_parts(
+    conn: asyncpg.Connection, run_id: int, bounds: Sequence[tuple[int | None, int | None]]
+) -> None:
+    """Attach the indexed partitions (`bounds[n]`: chunk n's first id and the next
+    chunk's) to the run's table, in the caller's transaction; attached ones are skipped."""
+    t = table_name(run_id)
+    attached = {r["relname"] for r in await conn.fetch(PARTS, t)}
+    for chunk_no, (first_id, next_first_id) in enumerate(bounds):
+        part = part_name(run_id, chunk_no)
+        if part not in attached:
+            low, high, _ = _bounds(first_id, next_first_id)
+            await conn.execute(ATTACH_PART.format(p=part, t=t, low=low, high=high))
 
 
 async def lock_live_tables(conn: asyncpg.Connection, *, timeout_ms: int) -> None:
@@ -125,4 +204,7 @@ async def swap_in(conn: asyncpg.Connection, run_id: int) -> None:
     t = table_name(run_id)
     await conn.execute(DELETE_GONE.format(t=t))
     await conn.execute(CARRY_CANCELLED.format(t=t))
+    parts = [r["relname"] for r in await conn.fetch(PARTS, t)]
     await conn.execute(SWAP.format(t=t))
+    for part in parts:
+        await conn.execute(PART_KEYS.format(p=part))
