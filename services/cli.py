@@ -220,7 +220,9 @@ def cmd_feed(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     from services.worker.main import run_worker
+    from services.worker.memory import keep_freed_memory
 
+    keep_freed_memory()  # before any thread starts (embedded servers, metrics, executor)
     _require_keys(settings, "worker")
     settings, servers = _start(settings)
     try:

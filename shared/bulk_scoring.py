@@ -47,22 +47,6 @@ class Matches(msgspec.Struct, frozen=True):
     def explanations(self) -> npt.NDArray[np.object_]:
         return np.asarray(self.texts, dtype=object)[self.explanation_code]
 
-    def by_profile(self) -> Matches:
-        """The same rows in (profile_id, event_id) order: the primary key's order, which
-        PostgreSQL then indexes faster than rows in the scorer's event order."""
-        order = np.lexsort((self.event_id, self.profile_id))
-        return Matches(
-            self.profile_id[order],
-            self.event_id[order],
-            self.score[order],
-            self.distance[order],
-            self.interest[order],
-            self.comfort[order],
-            self.distance_km[order],
-            self.explanation_code[order],
-            self.texts,
-        )
-
 
 def prepare(
     events: Sequence[ScoringEvent], profiles: Sequence[ScoringProfile], *, now: datetime

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from shared.geodesy import ecef_km, gaussian_radius_km
 from shared.scoring import (
+    AvailabilityWindow,
     ScoringEvent,
     ScoringProfile,
     describe_event,
@@ -58,13 +59,19 @@ class Vocabulary(msgspec.Struct, frozen=True):
 
 def _words(sets: Sequence[Iterable[str]], vocab: dict[str, int], unknown: int = -1) -> Words:
     """Bitmasks of `sets` over `vocab`; values outside it set bit `unknown` (or none)."""
-    out = np.zeros((max(1, math.ceil(len(vocab) / 64)), len(sets)), np.uint64)
-    for row, values in enumerate(sets):
+    masks = []  # Python ints first: a numpy scalar update per bit costs ten times more
+    for values in sets:
+        mask = 0
         for value in values:
             bit = vocab.get(value, unknown)
             if bit >= 0:
-                out[bit // 64, row] |= np.uint64(1 << (bit % 64))
-    return out
+                mask |= 1 << bit
+        masks.append(mask)
+    n_words = max(1, math.ceil(len(vocab) / 64))
+    low64 = (1 << 64) - 1
+    return np.array(
+        [[(m >> (64 * w)) & low64 for m in masks] for w in range(n_words)], np.uint64
+    ).reshape(n_words, len(sets))
 
 
 class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
@@ -185,16 +192,24 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
         profile index so one searchsorted finds the interval a pair's minute could be in."""
         starts: list[int] = []
         ends: list[int] = []
+        seen: dict[tuple[AvailabilityWindow, ...], list[list[int]]] = {}  # shared patterns
         for i, p in enumerate(ps):
-            merged: list[list[int]] = []
-            for lo, hi in sorted(iv for w in p.availability for iv in window_intervals(w)):
-                if merged and lo <= merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], hi)
-                else:
-                    merged.append([lo, hi])
+            merged = seen.get(p.availability)
+            if merged is None:
+                merged = seen[p.availability] = cls._merged(p.availability)
             starts += [i * cls.WEEK + lo for lo, _ in merged]
             ends += [i * cls.WEEK + hi for _, hi in merged]
         return np.array(starts, np.int64), np.array(ends, np.int64)
+
+    @staticmethod
+    def _merged(availability: tuple[AvailabilityWindow, ...]) -> list[list[int]]:
+        merged: list[list[int]] = []
+        for lo, hi in sorted(iv for w in availability for iv in window_intervals(w)):
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        return merged
 
 
 class EventTable(msgspec.Struct, frozen=True, kw_only=True):

@@ -53,18 +53,21 @@ class AvailabilityWindow(msgspec.Struct, frozen=True):
 def availability_from_wire(windows: Sequence[dict[str, object]]) -> tuple[AvailabilityWindow, ...]:
     """Wire windows ({"days": [...], "from": "17:00", "to": "22:00"}; "24:00" is midnight)."""
 
-    def wall_clock(value: object) -> time:
-        text = str(value)
-        return time(0) if text in ("24:00", "24:00:00") else time.fromisoformat(text)
-
     return tuple(
         AvailabilityWindow(
-            tuple(str(d) for d in w["days"]),  # type: ignore[attr-defined]
-            wall_clock(w["from"]),
-            wall_clock(w["to"]),
+            tuple(map(str, w["days"])),  # type: ignore[call-overload]
+            _wall_clock(str(w["from"])),
+            _wall_clock(str(w["to"])),
         )
         for w in windows
     )
+
+
+@lru_cache(maxsize=4096)
+def _wall_clock(text: str) -> time:
+    """A window bound; a few dozen distinct values serve every profile (a full re-score
+    reads tens of thousands of windows)."""
+    return time(0) if text in ("24:00", "24:00:00") else time.fromisoformat(text)
 
 
 class ScoringEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.city import build_city
 from shared.bulk_scoring import Matches, prepare, score_all, score_chunk
+from shared.bulk_tables import _words
 from shared.geodesy import distance_km
 from shared.scoring import ScoringEvent, ScoringProfile, Weights, score_pair
 
@@ -97,10 +98,10 @@ def test_chunks_add_up_to_the_whole() -> None:
     assert by_profiles.keys() == whole.keys()
 
 
-def test_rows_in_key_order_are_the_same_rows() -> None:
-    city = build_city(300, 50, seed=6)
-    found = score_all(city.events, city.profiles, Weights(), now=city.now)
-    ordered = found.by_profile()
-    keys = list(zip(ordered.profile_id.tolist(), ordered.event_id.tolist(), strict=True))
-    assert keys == sorted(keys) and len(keys) == len(found) > 100
-    assert as_dict(ordered) == as_dict(found)
+def test_set_bitmasks_span_several_words() -> None:
+    vocab = {f"t{i}": i for i in range(130)}
+    words = _words([["t0", "t64", "t129"], [], ["t63", "nope"]], vocab, unknown=65)
+    assert words.shape == (3, 3) and words.dtype == np.uint64
+    assert words[:, 0].tolist() == [1, 1, 1 << 1]
+    assert words[:, 1].tolist() == [0, 0, 0]
+    assert words[:, 2].tolist() == [1 << 63, 1 << 1, 0]  # "nope" sets the unknown bit 65

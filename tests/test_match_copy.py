@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from benchmarks.city import build_city
-from shared.bulk_scoring import score_all
+from shared.bulk_scoring import Matches, score_all
 from shared.db import explanations
 from shared.db.matches import copy_binary
-from shared.match_copy import encode
+from shared.match_copy import copy_order, encode
 from shared.scoring import Weights
 
 TABLE = """
@@ -32,8 +32,12 @@ async def test_payload_round_trips_through_postgresql(pool: asyncpg.Pool, db_cle
         await copy_binary(conn, "copied", encode(found, ids, 7))
         rows = await conn.fetch(
             "SELECT c.*, x.text FROM copied c JOIN match_explanations x ON x.id = c.explanation_id"
+            " ORDER BY c.ctid"
         )
     assert len(rows) == len(found)
+    # Stored in key order: rows with a distance, then online ones, each by (profile, event).
+    keys = [(r["distance_km"] is None, r["profile_id"], r["event_id"]) for r in rows]
+    assert keys == sorted(keys)
     got: dict[tuple[int, int], Any] = {(r["profile_id"], r["event_id"]): r for r in rows}
     texts = found.explanations()
     for i in range(len(found)):
@@ -72,3 +76,38 @@ async def test_known_explanation_ids_are_not_looked_up_again(
         again = await explanations.code_ids(conn, ["a", "c"], known)
         assert again[0] == 999 and again[1] == known["c"] not in (first[0], first[1])
         assert await conn.fetchval("SELECT count(*) FROM match_explanations") == 3
+
+
+def test_copy_order_is_the_key_order_whatever_the_input_order() -> None:
+    """The scorer's event-by-event rows take the radix path; rows in any other order,
+    or profile ids spread too far for 16 bits, a packed key or (ids past 31 bits) a
+    lexsort: the same order, the same payload."""
+    city = build_city(200, 40, seed=3)
+    found = score_all(city.events, city.profiles, Weights(), now=city.now)
+    order, with_km = copy_order(found)
+    assert 0 < with_km < len(found)
+    keys = list(
+        zip(
+            np.isnan(found.distance_km[order]).tolist(),
+            found.profile_id[order].tolist(),
+            found.event_id[order].tolist(),
+            strict=True,
+        )
+    )
+    assert keys == sorted(keys) and len(set(keys)) == len(found)
+
+    def rows(m: Matches, pick: np.ndarray, shift: int = 0) -> Matches:  # type: ignore[type-arg]
+        return Matches(
+            m.profile_id[pick] * (1 + shift), m.event_id[pick], m.score[pick],
+            m.distance[pick], m.interest[pick], m.comfort[pick], m.distance_km[pick],
+            m.explanation_code[pick], m.texts,
+        )  # fmt: skip
+
+    ids = np.arange(1, len(found.texts) + 1, dtype=np.int32)
+    shuffled = rows(found, np.random.default_rng(1).permutation(len(found)))
+    assert bytes(encode(shuffled, ids, 3)) == bytes(encode(found, ids, 3))
+    spread = rows(found, np.arange(len(found)), shift=2**17)  # ids 131 073 apart
+    assert bytes(encode(spread, ids, 3)) != bytes(encode(found, ids, 3))
+    assert copy_order(spread)[0].tolist() == order.tolist()
+    huge = rows(found, np.arange(len(found)), shift=2**32)  # beyond the packed key
+    assert copy_order(huge)[0].tolist() == order.tolist()
