@@ -205,6 +205,10 @@ async def run_scaleout(profiles: int, events: int) -> dict[str, Any]:
         one = await timed_rescore(cluster, api)
         add_worker(cluster)
         await asyncio.to_thread(cluster.wait_ready, 60)
+        # The new worker's first chunk warms its caches (explanation ids, freed memory),
+        # as the first worker's did in the warm-up above.
+        warm = await timed_rescore(cluster, api)
+        print(f"  warm-up re-score (2 workers): {warm['run_s']:.1f} s")
         two = await timed_rescore(cluster, api)
         memory = {w.name: round(peak_memory_mb(w)) for w in cluster.role("worker")}
         diff = await matches_diff(cluster.database_url)
