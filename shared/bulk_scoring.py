@@ -75,19 +75,25 @@ def score_chunk(
     prepared: Prepared, weights: Weights, start: int = 0, stop: int | None = None
 ) -> Matches:
     """Matches of the live events `start:stop` (in `prepared.events` order) with every
-    profile. Workers share a re-score by event ranges, or by building `Prepared` from a
-    slice of the profiles."""
+    profile, grouped by event in that order. Workers share a re-score by event ranges, or
+    by building `Prepared` from a slice of the profiles."""
     ev, pr = prepared.events, prepared.profiles
     stop = len(ev.ids) if stop is None else min(stop, len(ev.ids))
     texts: list[str] = []
     parts: list[tuple[npt.NDArray[np.generic], ...]] = []
-    for e in range(start, stop):
-        part = _score_event(ev, pr, e, weights, texts)
+    for lo in range(start, stop, EVENTS_PER_BATCH):
+        rows = np.arange(lo, min(lo + EVENTS_PER_BATCH, stop))
+        part = _score_batch(ev, pr, rows, weights, texts)
         if part is not None:
             parts.append(part)
     if not parts:
         return _matches([[np.empty(0, t)] for t in _DTYPES], texts)
     return _matches([list(c) for c in zip(*parts, strict=True)], texts)
+
+
+# Events scored together: each numpy call then works on about a million pairs, so its
+# fixed cost is nothing, while the batch's arrays stay a few tens of megabytes.
+EVENTS_PER_BATCH = 200  # < 2**16: batch positions fit 16 bits
 
 
 _DTYPES = (np.int64, np.int64, *(np.float64,) * 5, np.int32)
@@ -101,92 +107,78 @@ def _matches(columns: list[list[npt.NDArray[np.generic]]], texts: list[str]) -> 
     return Matches(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], texts)
 
 
-def _candidates(ev: EventTable, pr: ProfileTable, e: int) -> IntArray:
-    """Profiles that might reach event e: a latitude band per radius bucket, narrowed by
-    longitude (geographic), plus everyone who takes online events when it is online."""
-    chunks: list[IntArray] = []
-    if ev.in_person[e]:
-        lat, lon = ev.lat[e], ev.lon[e]
-        for b in range(len(pr.bucket_starts) - 1):
-            lo_b, hi_b = pr.bucket_starts[b], pr.bucket_starts[b + 1]
-            dlat, dlon = pr.bucket_dlat[b], pr.bucket_dlon[b]
-            sorted_lat = pr.lat[lo_b:hi_b]
-            lo = lo_b + int(np.searchsorted(sorted_lat, lat - dlat, "left"))
-            hi = lo_b + int(np.searchsorted(sorted_lat, lat + dlat, "right"))
-            if hi > lo:
-                near = np.abs(pr.lon[lo:hi] - lon) <= dlon
-                chunks.append(lo + np.flatnonzero(near))
-    if ev.online[e]:
+def _pairs(ev: EventTable, pr: ProfileTable, rows: IntArray) -> tuple[IntArray, IntArray]:
+    """(event row, profile row) of every pair that might be eligible by place: profiles
+    whose radius bucket might reach an in-person venue, grouped by event in `rows` order,
+    then everyone who takes online events for each online one (once for a hybrid one)."""
+    venues = rows[ev.in_person[rows]]
+    at, pp = pr.grid.candidates(ev.lat[venues], ev.lon[venues])
+    pe = venues[at]
+    hybrid = ev.online[pe]
+    if hybrid.any():
         # A hybrid event reaches an online-accepting neighbour both ways: keep them once.
-        chunks = [c[~pr.online[c]] for c in chunks]
-        chunks.append(pr.online_idx)
-    return np.concatenate(chunks) if chunks else np.empty(0, np.int64)
+        keep = ~(hybrid & pr.online[pp])
+        pe, pp = pe[keep], pp[keep]
+    online = rows[ev.online[rows]]
+    if not len(online) or not len(pr.online_idx):
+        return pe, pp
+    pe = np.concatenate([pe, np.repeat(online, len(pr.online_idx))])
+    pp = np.concatenate([pp, np.tile(pr.online_idx, len(online))])
+    return pe, pp
 
 
-def _score_event(
-    ev: EventTable, pr: ProfileTable, e: int, weights: Weights, texts: list[str]
+def _score_batch(
+    ev: EventTable, pr: ProfileTable, rows: IntArray, weights: Weights, texts: list[str]
 ) -> tuple[npt.NDArray[np.generic], ...] | None:
-    cand = _candidates(ev, pr, e)
+    pe, pp = _pairs(ev, pr, rows)
     # Cheapest and most selective first: comfort, then shared interests.
-    keep = pr.max_intensity[cand] >= ev.intensity[e]
-    tag_words = ev.tag_words[e]
-    if tag_words.any():
-        overlap = np.zeros(len(cand), bool)
-        for w, word in enumerate(tag_words):
-            if word:
-                overlap |= (pr.tag_words[w][cand] & word) != 0
-        keep &= overlap | ~pr.has_interests[cand]
-    else:
-        keep &= ~pr.has_interests[cand]
-    cand = cand[keep]
+    keep = pr.max_intensity[pp] >= ev.intensity[pe]
+    overlap = np.zeros(len(pp), bool)
+    for w in range(ev.tag_words.shape[1]):
+        overlap |= (pr.tag_words[w][pp] & ev.tag_words[pe, w]) != 0
+    keep &= overlap | ~pr.has_interests[pp]
+    pe, pp = pe[keep], pp[keep]
 
-    in_person = np.zeros(len(cand), bool)
-    km = np.full(len(cand), np.nan)
-    if ev.in_person[e] and len(cand):
-        in_person = pr.in_person[cand]
-        km = _distances(ev, pr, e, cand)
-        in_person &= km <= pr.radius[cand]
-    online = pr.online[cand] if ev.online[e] else np.zeros(len(cand), bool)
+    km = _distances(ev, pr, pe, pp)  # NaN for online-only events
+    in_person = ev.in_person[pe] & pr.in_person[pp] & (km <= pr.radius[pp])
+    online = pr.online[pp] & ev.online[pe]
     sel = np.flatnonzero(in_person | online)
-    cand, in_person, online, km = cand[sel], in_person[sel], online[sel], km[sel]
-    keep = np.ones(len(cand), bool)
+    pe, pp, in_person, online, km = pe[sel], pp[sel], in_person[sel], online[sel], km[sel]
 
-    cost = ev.cost[e]
-    if cost > 0:
-        keep &= (pr.max_cost[cand] >= cost) & (
-            (pr.currency[cand] == ev.currency[e]) | (pr.currency[cand] == ProfileTable.ANY)
-        )
-    lang_words = ev.lang_words[e]
-    if lang_words.any():
-        lang_ok = ~pr.has_languages[cand]
-        for w, word in enumerate(lang_words):
-            lang_ok |= (pr.lang_words[w][cand] & word) != 0
-        keep &= lang_ok
-    for w, word in enumerate(ev.access_words[e]):
-        keep &= (pr.need_words[w][cand] & ~word) == 0
-    hidden = ev.hidden_by[e]
-    if len(hidden):
-        keep &= ~np.isin(cand, hidden)
-    keep &= _available(ev, pr, e, cand, keep)
+    cost = ev.cost[pe]
+    keep = (cost <= 0) | (
+        (pr.max_cost[pp] >= cost)
+        & ((pr.currency[pp] == ev.currency[pe]) | (pr.currency[pp] == ProfileTable.ANY))
+    )
+    lang_ok = ~ev.has_languages[pe] | ~pr.has_languages[pp]
+    for w in range(ev.lang_words.shape[1]):
+        lang_ok |= (pr.lang_words[w][pp] & ev.lang_words[pe, w]) != 0
+    keep &= lang_ok
+    for w in range(ev.access_words.shape[1]):
+        keep &= (pr.need_words[w][pp] & ~ev.access_words[pe, w]) == 0
+    if len(ev.hidden_keys):
+        keep &= ~_hidden(ev, pr, pe, pp)
+    keep &= _available(ev, pr, pe, pp, keep)
 
     sel = np.flatnonzero(keep)
     if not len(sel):
         return None
-    cand, in_person, online, km = cand[sel], in_person[sel], online[sel], km[sel]
+    pe, pp, in_person, online, km = pe[sel], pp[sel], in_person[sel], online[sel], km[sel]
 
     dist = np.where(in_person, np.exp(-km / weights.distance_decay_km), 0.0)
     by_online = online & (~in_person | (weights.online_score > dist))
     dist[by_online] = weights.online_score
     km[by_online] = np.nan
 
-    miss = np.ones(len(cand))
-    shared = np.zeros(len(cand), np.int64)
-    for j, t in enumerate(ev.tag_ids[e]):
-        w_j = pr.interest[t][cand]
+    miss = np.ones(len(pp))
+    shared = np.zeros(len(pp), np.int64)
+    for j in range(ev.tag_ids.shape[1]):
+        # Padding points at the all-zero row: a factor of exactly 1, no bit.
+        w_j = pr.interest[ev.tag_ids[pe, j], pp]
         miss *= 1.0 - w_j
         shared |= (w_j > 0).astype(np.int64) << j
-    interest = np.where(pr.has_interests[cand], 1.0 - miss, 0.5)
-    gap = pr.comfort[cand] - ev.intensity[e]
+    interest = np.where(pr.has_interests[pp], 1.0 - miss, 0.5)
+    gap = pr.comfort[pp] - ev.intensity[pe]
     comfort = np.where(gap >= 0, 1.0 - 0.1 * gap, 1.0 - weights.stretch_penalty)
     total = weights.distance + weights.interest + weights.comfort
     score = (
@@ -196,49 +188,80 @@ def _score_event(
     sel = np.flatnonzero(score >= weights.min_score)
     if not len(sel):
         return None
-    masks, inverse = np.unique(shared[sel], return_inverse=True)
-    codes = np.empty(len(masks), np.int32)
-    for i, mask in enumerate(masks.tolist()):
-        codes[i] = len(texts)
-        texts.append(ev.explain(e, mask))
+    if (np.diff(pe[sel]) < 0).any():
+        # Online pairs came after the in-person ones: back into event order (stable, so
+        # each event's profiles keep theirs). Batch positions fit 16 bits, where numpy's
+        # stable sort is a linear radix sort.
+        sel = sel[np.argsort((pe[sel] - rows[0]).astype(np.uint16), kind="stable")]
+    pe = pe[sel]
     return (
-        pr.ids[cand[sel]],
-        np.full(len(sel), ev.ids[e], np.int64),
+        pr.ids[pp[sel]],
+        ev.ids[pe],
         score[sel],
         dist[sel],
         interest[sel],
         comfort[sel],
         km[sel],
-        codes[inverse.ravel()],
+        _explanation_codes(ev, pe - rows[0], rows[0], shared[sel], texts),
     )
 
 
-def _distances(ev: EventTable, pr: ProfileTable, e: int, cand: IntArray) -> FloatArray:
-    """Home→venue km: chord shortcut, exact geodesic where it could matter (near a
-    radius, or beyond the shortcut's range)."""
-    dx = pr.x[cand] - ev.x[e]
-    dy = pr.y[cand] - ev.y[e]
-    dz = pr.z[cand] - ev.z[e]
-    km = chord_to_arc_km(np.sqrt(dx * dx + dy * dy + dz * dz), ev.curvature_km[e])
-    redo = np.flatnonzero(
-        (np.abs(km - pr.radius[cand]) <= CHORD_TOLERANCE_KM) | (km > CHORD_MAX_KM)
-    )
+def _explanation_codes(
+    ev: EventTable, position: IntArray, first_row: int, shared: IntArray, texts: list[str]
+) -> npt.NDArray[np.int32]:
+    """Each pair's index into `texts`, appending one text per distinct (event, shared
+    tags); `position` is the pair's event row minus `first_row` (less than a batch)."""
+    width = ev.tag_ids.shape[1]
+    if width <= 16:
+        # Keys fit a small dense table: a lookup rather than a sort.
+        key = (position << width) | shared
+        present = np.zeros(int(key.max()) + 1, bool)
+        present[key] = True
+        distinct = np.flatnonzero(present)
+        lookup = np.zeros(len(present), np.int32)
+        lookup[distinct] = np.arange(len(texts), len(texts) + len(distinct))
+        codes = lookup[key]
+        pairs = [(k >> width, k & ((1 << width) - 1)) for k in distinct.tolist()]
+    else:
+        both, inverse = np.unique(np.stack([position, shared], 1), axis=0, return_inverse=True)
+        codes = (len(texts) + inverse.ravel()).astype(np.int32)
+        pairs = [(at, mask) for at, mask in both.tolist()]
+    texts.extend(ev.explain(first_row + at, mask) for at, mask in pairs)
+    return codes
+
+
+def _hidden(ev: EventTable, pr: ProfileTable, pe: IntArray, pp: IntArray) -> npt.NDArray[np.bool_]:
+    """Pairs the profile has hidden (a few keys: a binary search each)."""
+    key = pe * len(pr.ids) + pp
+    at = np.minimum(np.searchsorted(ev.hidden_keys, key), len(ev.hidden_keys) - 1)
+    return np.asarray(ev.hidden_keys[at] == key)
+
+
+def _distances(ev: EventTable, pr: ProfileTable, pe: IntArray, pp: IntArray) -> FloatArray:
+    """Home→venue km (NaN without a venue): chord shortcut, exact geodesic where it could
+    matter (near a radius, or beyond the shortcut's range)."""
+    dx = pr.x[pp] - ev.x[pe]
+    dy = pr.y[pp] - ev.y[pe]
+    dz = pr.z[pp] - ev.z[pe]
+    km = chord_to_arc_km(np.sqrt(dx * dx + dy * dy + dz * dz), ev.curvature_km[pe])
+    redo = np.flatnonzero((np.abs(km - pr.radius[pp]) <= CHORD_TOLERANCE_KM) | (km > CHORD_MAX_KM))
     if len(redo):
-        km[redo] = distances_km(pr.lat[cand[redo]], pr.lon[cand[redo]], ev.lat[e], ev.lon[e])
+        p, e = pp[redo], pe[redo]
+        km[redo] = distances_km(pr.lat[p], pr.lon[p], ev.lat[e], ev.lon[e])
     return km
 
 
 def _available(
-    ev: EventTable, pr: ProfileTable, e: int, cand: IntArray, keep: npt.NDArray[np.bool_]
+    ev: EventTable, pr: ProfileTable, pe: IntArray, pp: IntArray, keep: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
     """Availability, only for the pairs still in: the event's next start, as a minute of
     the week in each profile's zone, must fall in one of the profile's intervals."""
-    ok = np.ones(len(cand), bool)
-    check = np.flatnonzero(keep & pr.has_availability[cand])
+    ok = np.ones(len(pp), bool)
+    check = np.flatnonzero(keep & pr.has_availability[pp])
     if not len(check):
         return ok
-    who = cand[check]
-    minute = ev.minute_of_week[e][pr.tz_index[who]]
+    who = pp[check]
+    minute = ev.minute_of_week[pe[check], pr.tz_index[who]]
     key = who * ProfileTable.WEEK + minute
     pos = np.searchsorted(pr.window_start_keys, key, "right") - 1
     inside = (minute >= 0) & (pos >= 0) & (key < pr.window_end_keys[np.maximum(pos, 0)])

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.geodesy import ecef_km, gaussian_radius_km
+from shared.reach_grid import ReachGrid
 from shared.scoring import (
     AvailabilityWindow,
     ScoringEvent,
@@ -25,10 +26,6 @@ from shared.scoring import (
 )
 
 Words = npt.NDArray[np.uint64]  # (n_words, rows): bit i of the set, word i // 64
-# Radius buckets (km): profiles in a bucket are searched with the bucket's largest radius,
-# so narrow buckets for the common small radii keep the latitude bands thin.
-RADIUS_BUCKETS = (2.0, 3.5, 6.0, 10.0, 16.0)
-KM_PER_DEGREE_LAT = 110.0  # below the true minimum (110.57 km): bands are never too thin
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -75,8 +72,8 @@ def _words(sets: Sequence[Iterable[str]], vocab: dict[str, int], unknown: int = 
 
 
 class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
-    """All profiles as columns, ordered: in-person takers by (radius bucket, latitude),
-    then the rest. `bucket_starts[b]:bucket_starts[b+1]` is bucket b."""
+    """All profiles as columns, in the order of their reach grid (in-person takers by
+    radius bucket, longitude cell and latitude, then the rest)."""
 
     ANY = -2  # currency code of a profile without a cost limit
     WEEK = 7 * 24 * 60
@@ -97,7 +94,9 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
     currency: npt.NDArray[np.int64]
     has_interests: npt.NDArray[np.bool_]
     tag_words: Words
-    interest: npt.NDArray[np.float64]  # (tags, profiles): the weight, 0 when not an interest
+    # (tags + 1, profiles): the weight, 0 when not an interest; the last row is all 0, the
+    # padding of events' tag lists.
+    interest: npt.NDArray[np.float64]
     has_languages: npt.NDArray[np.bool_]
     lang_words: Words
     need_words: Words
@@ -106,9 +105,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
     tz_index: npt.NDArray[np.int64]
     window_start_keys: npt.NDArray[np.int64]  # profile index * WEEK + minute, sorted
     window_end_keys: npt.NDArray[np.int64]
-    bucket_starts: list[int]
-    bucket_dlat: list[float]
-    bucket_dlon: list[float]
+    grid: ReachGrid
     hidden: list[tuple[int, int]]  # (profile index, event id)
 
     @classmethod
@@ -116,25 +113,15 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
         takes_in_person = np.array(["in_person" in p.formats for p in profiles], bool)
         radius = np.array([p.radius_km for p in profiles], np.float64)
         lat = np.array([p.home_lat for p in profiles], np.float64)
-        bucket = np.where(takes_in_person, np.searchsorted(RADIUS_BUCKETS, radius), 99)
-        order = np.lexsort((lat, bucket))
+        lon = np.array([p.home_lon for p in profiles], np.float64)
+        order, grid = ReachGrid.build(takes_in_person, radius, lat, lon)
         ps = [profiles[i] for i in order.tolist()]
-        bucket, radius, lat = bucket[order], radius[order], lat[order]
-        lon = np.array([p.home_lon for p in ps], np.float64)
-        n_buckets = len(RADIUS_BUCKETS) + 1
-        starts = np.searchsorted(bucket, np.arange(n_buckets + 1)).tolist()
-        dlat, dlon = [], []
-        for b in range(n_buckets):
-            r = float(radius[starts[b] : starts[b + 1]].max(initial=0.0))
-            pole = float(np.abs(lat[starts[b] : starts[b + 1]]).max(initial=0.0))
-            dlat.append(r / KM_PER_DEGREE_LAT + 1e-6)
-            cos = math.cos(math.radians(min(pole + dlat[-1], 89.9)))
-            dlon.append(min(360.0, r / (KM_PER_DEGREE_LAT * max(cos, 1e-3)) + 1e-6))
+        radius, lat, lon = radius[order], lat[order], lon[order]
         x, y, z = ecef_km(lat, lon)
         comfort = np.array([p.comfort_level for p in ps], np.int64)
         online = np.array(["online" in p.formats for p in ps], bool)
         currency = [vocab.currencies.get(p.currency or "", -1) for p in ps]
-        interest = np.zeros((max(1, len(vocab.tags)), len(ps)))
+        interest = np.zeros((len(vocab.tags) + 1, len(ps)))
         for col, p in enumerate(ps):
             for tag, weight in p.interests.items():
                 if tag in vocab.tags:
@@ -178,9 +165,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
             tz_index=np.array([tz_of[p.timezone] for p in ps], np.int64),
             window_start_keys=starts_k,
             window_end_keys=ends_k,
-            bucket_starts=starts,
-            bucket_dlat=dlat,
-            bucket_dlon=dlon,
+            grid=grid,
             hidden=[(i, eid) for i, p in enumerate(ps) for eid in p.hidden_event_ids],
         )
 
@@ -213,8 +198,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EventTable(msgspec.Struct, frozen=True, kw_only=True):
-    """The live events as columns (one row each), with per-event lists for what varies
-    in length (tag ids, hidden-by profile indices)."""
+    """The live events as columns (one row each)."""
 
     events: list[ScoringEvent]
     ids: npt.NDArray[np.int64]
@@ -229,13 +213,17 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
     intensity: npt.NDArray[np.int64]
     cost: npt.NDArray[np.int64]
     currency: npt.NDArray[np.int64]
-    tag_ids: list[list[int]]
-    tag_words: Words  # (events, words): row-major here, one event at a time is read
+    # (events, most tags of one event): distinct tag ids in the event's order, padded with
+    # the profile table's all-zero interest row.
+    tag_ids: npt.NDArray[np.int64]
+    tag_words: Words  # (events, words): row-major here, rows are gathered per pair
+    has_languages: npt.NDArray[np.bool_]
     lang_words: Words
     access_words: Words
     minute_of_week: npt.NDArray[np.int64]  # (events, profile zones); -1: no next start
-    hidden_by: list[npt.NDArray[np.int64]]
+    hidden_keys: npt.NDArray[np.int64]  # event row * profiles + profile row, sorted
     descriptions: list[str]
+    tag_names: list[tuple[str, ...]]  # distinct tags as explanations name them
 
     @classmethod
     def build(
@@ -256,10 +244,12 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
             if start is not None:
                 minutes[i] = [minute_of_week(start, tz) for tz in timezones]
         row = {e.id: i for i, e in enumerate(events)}
-        hidden: list[list[int]] = [[] for _ in events]
-        for p_index, event_id in profiles.hidden:
-            if event_id in row:
-                hidden[row[event_id]].append(p_index)
+        n_profiles = len(profiles.ids)
+        hidden = [row[e] * n_profiles + p for p, e in profiles.hidden if e in row]
+        tags = [[vocab.tags[t] for t in dict.fromkeys(e.tags)] for e in events]
+        tag_ids = np.full((len(events), max(map(len, tags), default=0)), len(vocab.tags))
+        for i, ids in enumerate(tags):
+            tag_ids[i, : len(ids)] = ids
         return cls(
             events=list(events),
             ids=np.array([e.id for e in events], np.int64),
@@ -274,19 +264,21 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
             intensity=np.array([e.intensity for e in events], np.int64),
             cost=np.array([e.cost_cents for e in events], np.int64),
             currency=np.array([vocab.currencies[e.currency] for e in events], np.int64),
-            tag_ids=[[vocab.tags[t] for t in dict.fromkeys(e.tags)] for e in events],
+            tag_ids=tag_ids,
             tag_words=_words([e.tags for e in events], vocab.tags).T.copy(),
+            has_languages=np.array([bool(e.languages) for e in events], bool),
             lang_words=_words([e.languages for e in events], vocab.languages).T.copy(),
             access_words=_words([e.accessibility for e in events], vocab.access).T.copy(),
             minute_of_week=minutes,
-            hidden_by=[np.array(sorted(h), np.int64) for h in hidden],
+            hidden_keys=np.array(sorted(hidden), np.int64),
             descriptions=[describe_event(e) for e in events],
+            tag_names=[tuple(describe_tags((t,)) for t in dict.fromkeys(e.tags)) for e in events],
         )
 
     def explain(self, e: int, shared_mask: int) -> str:
         """The explanation (without distance) for event row e and the subset of its tags
         (bit j = its j-th distinct tag) the profile shares; as `scoring.explanation`."""
-        tags = tuple(dict.fromkeys(self.events[e].tags))
-        shared = tuple(t for j, t in enumerate(tags) if shared_mask >> j & 1)
+        # describe_tags joins the tags' names: joined here from names made once per event.
+        names = ", ".join(n for j, n in enumerate(self.tag_names[e]) if shared_mask >> j & 1)
         description = self.descriptions[e]
-        return f"{describe_tags(shared)} · {description}" if shared else description
+        return f"{names} · {description}" if names else description

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks.city import build_city
-from shared.bulk_scoring import Matches, prepare, score_all, score_chunk
+from shared.bulk_scoring import EVENTS_PER_BATCH, Matches, prepare, score_all, score_chunk
 from shared.bulk_tables import _words
 from shared.geodesy import distance_km
 from shared.scoring import ScoringEvent, ScoringProfile, Weights, score_pair
@@ -105,3 +105,17 @@ def test_set_bitmasks_span_several_words() -> None:
     assert words[:, 0].tolist() == [1, 1, 1 << 1]
     assert words[:, 1].tolist() == [0, 0, 0]
     assert words[:, 2].tolist() == [1 << 63, 1 << 1, 0]  # "nope" sets the unknown bit 65
+
+
+def test_many_events_and_an_event_with_many_tags() -> None:
+    # More events than one batch, and one event sharing 20 tags (its explanation keys
+    # take the wide path).
+    city = build_city(120, 450, seed=7)
+    tags = sorted({t for p in city.profiles for t in p.interests})[:20]
+    events = [msgspec.structs.replace(city.events[0], tags=tags), *city.events[1:]]
+    profiles = [msgspec.structs.replace(p, radius_km=p.radius_km * 3) for p in city.profiles]
+    weights = Weights(min_score=0.4)
+    bulk = as_dict(score_all(events, profiles, weights, now=city.now))
+    assert len(events) > EVENTS_PER_BATCH
+    assert any(event_id == events[0].id for _, event_id in bulk)
+    assert_same(bulk, per_pair(events, profiles, weights, city.now))
