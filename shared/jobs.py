@@ -10,6 +10,7 @@ SCORE_PROFILE = "score_profile"
 RESCORE_ALL = "rescore_all"
 RESCORE_CHUNK = "rescore_chunk"
 RESCORE_FINISH = "finish_rescore"
+RESCORE_INDEX = "index_rescore_part"
 
 # The outbox kind each job name serves.
 JOB_FOR_KIND = {"event": SCORE_EVENT, "profile": SCORE_PROFILE, "rescore": RESCORE_ALL}

@@ -551,3 +551,65 @@ async def test_swap_after_a_killed_swap_reuses_the_indexes_it_built(
         )
         == 1
     )
+
+
+async def index_oid(pool: asyncpg.Pool, name: str) -> int | None:
+    return await pool.fetchval("SELECT to_regclass($1)::oid", name)
+
+
+async def test_a_written_chunk_is_indexed_early_and_the_swap_keeps_that_index(
+    ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "CHUNK_SIZE", 2)
+    async with pool.acquire() as conn:
+        for i in range(4):
+            await add_profile(conn, 52.50 + i * 0.003, 13.40)
+        await add_event(conn, 52.501, 13.40)
+    box = await outbox_row(pool, "rescore", 1)
+    assert await jobs.rescore_all(ctx, box, 1) == 2
+    run = await pool.fetchval("SELECT id FROM rescore_runs")
+    await jobs.rescore_chunk(ctx, run, 0)
+    # Chunk 0 was not the last: its index build went to the main queue, by a fixed id.
+    queued = await ctx["redis"].zrange(ctx["settings"].queue_name, 0, -1)
+    assert f"{ctx['settings'].redis_prefix}:rescore-index:{run}:0".encode() in queued
+    part = part_name(run, 0)
+    assert await index_oid(pool, f"{part}_pkey") is None
+    assert await jobs.index_rescore_part(ctx, run, 0) is True
+    early = (await index_oid(pool, f"{part}_pkey"), await index_oid(pool, f"{part}_event"))
+    assert None not in early
+    assert await jobs.index_rescore_part(ctx, run, 0) is True  # a repeat builds nothing new
+    assert (await index_oid(pool, f"{part}_pkey"), await index_oid(pool, f"{part}_event")) == early
+
+    await jobs.rescore_chunk(ctx, run, 1)
+    assert await jobs.finish_rescore(ctx, run) is True
+    # The swap built chunk 1's indexes and kept chunk 0's: the same index, now the key.
+    assert (await index_oid(pool, f"{part}_pkey"), await index_oid(pool, f"{part}_event")) == early
+    assert (
+        await pool.fetchval("SELECT conindid FROM pg_constraint WHERE conname = $1", f"{part}_pkey")
+        == early[0]
+    )
+    assert_same_matches(await stored_matches(pool), await expected_matches(pool))
+    # After the swap, a late early build changes nothing.
+    assert await jobs.index_rescore_part(ctx, run, 0) is False
+
+
+async def test_early_index_builds_skip_moot_runs_and_wait_for_each_other(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        await add_profile(conn, 52.52, 13.40)
+        await add_event(conn, 52.521, 13.401)
+        old = await one_chunk_run(conn)
+    await jobs.rescore_chunk(ctx, old, 0)
+    async with pool.acquire() as conn:
+        newer = await one_chunk_run(conn)
+    # Superseded by a newer run: nothing built for the old one.
+    assert await jobs.index_rescore_part(ctx, old, 0) is False
+    assert await index_oid(pool, f"{part_name(old, 0)}_pkey") is None
+    await jobs.rescore_chunk(ctx, newer, 0)
+    # The early job and the swap's builds at once: one builds each index, neither fails.
+    built, _ = await asyncio.gather(
+        jobs.index_rescore_part(ctx, newer, 0), rescore_tables.index_parts(pool, newer, 1)
+    )
+    assert built is True
+    assert await index_oid(pool, f"{part_name(newer, 0)}_event") is not None

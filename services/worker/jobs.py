@@ -38,6 +38,9 @@ log = logging.getLogger("lowkey.worker.jobs")
 SCORE_TIMEOUT_S = 15
 RESCORE_ALL_TIMEOUT_S = 15
 CHUNK_TIMEOUT_S = 30
+# A partition's two index builds (~2 M rows: a second or two); no longer than the other
+# jobs of the main queue, so its re-run delay does not grow.
+INDEX_TIMEOUT_S = 15
 # Indexing every chunk's partition (~10 M rows) and the swap; only the chunk queue's
 # Worker runs it, so only that Worker's re-run delay for a killed job grows with it.
 FINISH_TIMEOUT_S = 60
@@ -205,6 +208,22 @@ async def enqueue_finish(queue: ArqRedis, settings: Settings, run_id: int) -> bo
     return True
 
 
+async def enqueue_index(queue: ArqRedis, settings: Settings, run_id: int, chunk_no: int) -> None:
+    """Enqueue the early index build of a chunk's partition on the main queue, where it
+    runs beside the next chunk. Lost (Redis gone), it costs only time: the swap builds
+    what is missing."""
+    try:
+        await queue.enqueue_job(
+            jobs.RESCORE_INDEX,
+            run_id,
+            chunk_no,
+            _job_id=f"{settings.redis_prefix}:rescore-index:{run_id}:{chunk_no}",
+            _queue_name=settings.queue_name,
+        )
+    except (RedisError, OSError) as exc:
+        log.warning("early index build skipped", extra={"error": type(exc).__name__})
+
+
 async def fan_out(conn: asyncpg.Connection, run_id: int, chunk_size: int) -> int:
     """Split the run into chunks and create the table they fill (in the caller's
     transaction, under the writers' lock); returns how many chunks."""
@@ -324,7 +343,30 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
     log.info("re-score chunk written", extra={"run": run_id, "chunk": chunk_no, **clock.laps})
     if last:  # not sent (Redis gone): the chunk sweep sends it
         await enqueue_finish(ctx["redis"], ctx["settings"], run_id)
+    else:
+        await enqueue_index(ctx["redis"], ctx["settings"], run_id, chunk_no)
     return len(found)
+
+
+@measured
+async def index_rescore_part(ctx: dict[str, Any], run_id: int, chunk_no: int) -> bool:
+    """Build a written chunk's partition's indexes while its run's other chunks score, so
+    the swap has fewer left to build; True when built here. Nothing when the run is over
+    or moot."""
+    started = time.perf_counter()
+    async with retry_transient(), ctx["pool"].acquire() as conn:
+        if not await rescore.index_wanted(conn, run_id):
+            return False
+        await rescore_tables.index_part(conn, run_id, chunk_no)
+    log.info(
+        "re-score partition indexed",
+        extra={
+            "run": run_id,
+            "chunk": chunk_no,
+            "index_s": round(time.perf_counter() - started, 3),
+        },
+    )
+    return True
 
 
 @measured

@@ -26,6 +26,7 @@ FUNCTIONS = [
     func(jobs.score_event, timeout=jobs.SCORE_TIMEOUT_S),
     func(jobs.score_profile, timeout=jobs.SCORE_TIMEOUT_S),
     func(jobs.rescore_all, timeout=jobs.RESCORE_ALL_TIMEOUT_S),
+    func(jobs.index_rescore_part, timeout=jobs.INDEX_TIMEOUT_S),
 ]
 CHUNK_FUNCTIONS = [
     func(jobs.rescore_chunk, timeout=jobs.CHUNK_TIMEOUT_S),

@@ -1,18 +1,20 @@
 """SQL for a full re-score's own matches table: a parent partitioned by profile id range,
 created at fan-out; each chunk writes its rows into a partition of its own (binary COPY);
-the swap job indexes and attaches the partitions and makes the parent `matches`.
+each is indexed early by a job of its own (or by the swap); the swap attaches them and
+makes the parent `matches`.
 
 Why a fresh table: updating millions of rows in place (indexes, a dead tuple per row)
 costs tens of times a COPY. Why a partition per chunk: the rows go in frozen (COPY FREEZE
 needs a table created in the same transaction, so the index builds' scans do not rewrite
 every page to set hint bits), and a chunk's two million rows sort in memory. The indexes
-are built once every chunk is in, two at a time, so a lone worker uses both cores for
-them (built by each chunk instead, they ran on one core while the other idled). The
-swap is short: it drops rows of profiles or events deleted while the
-run went on, carries over the matches of cancelled events (kept until over, never
-re-scored), gives each partition its foreign keys, renames, and bumps `match_generation`
-(every feed re-renders once). Scoring jobs that ran meanwhile wrote to the old table;
-shared/db/outbox.py re-opens them, and they run again on the new one.
+are built by a job of their own as soon as the chunk is in (it runs beside the worker's
+next chunk: PostgreSQL sorts on one core while the worker scores on the other); the swap
+job builds whatever is still missing, two at a time. The swap is short: it drops rows of
+profiles or events deleted while the run went on, carries over the matches of cancelled
+events (kept until over, never re-scored), gives each partition its foreign keys,
+renames, and bumps `match_generation` (every feed re-renders once). Scoring jobs that ran
+meanwhile wrote to the old table; shared/db/outbox.py re-opens them, and they run again on
+the new one.
 
 Partitions tile every id: chunk 0 starts at MINVALUE, the last ends at MAXVALUE, and each
 other one ends where the next begins, so a profile created later always has a home.
@@ -40,13 +42,16 @@ CREATE_PART = """
 CREATE TABLE {p} (LIKE matches INCLUDING DEFAULTS, CONSTRAINT {p}_range CHECK ({check}))
 WITH (autovacuum_enabled = false)
 """
-# Built by the swap job, two at a time (one per core) once every chunk is in: a chunk's
-# two million rows sort in memory with a bit more than the default. Safe to repeat.
+# A chunk's two million rows sort in memory with a bit more than the default. Safe to
+# repeat; each build holds its partition's advisory lock (the two-int4 key space is this
+# module's alone), so the early job and the swap never build the same index at once.
 INDEX_PART = (
     "CREATE UNIQUE INDEX IF NOT EXISTS {p}_pkey ON {p} (profile_id, event_id)",
     "CREATE INDEX IF NOT EXISTS {p}_event ON {p} (event_id)",
 )
 SORT_MEMORY = "SET LOCAL maintenance_work_mem = '256MB'"
+LOCK_PART = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
+PART_EXISTS = "SELECT to_regclass($1) IS NOT NULL"
 # Autovacuum takes the partitions from here: it ANALYZEs them within a minute (until
 # then the planner has their sizes from the index builds), and frozen rows give its
 # VACUUM nothing to rewrite.
@@ -163,18 +168,33 @@ async def write_part(
         await copy_binary(conn, part, payload, freeze=True)
 
 
+async def _build(conn: asyncpg.Connection, run_id: int, chunk_no: int, statement: str) -> None:
+    """One index of a chunk's partition, in its own transaction, under the part's lock;
+    nothing when the partition is gone (its run was dropped)."""
+    part = part_name(run_id, chunk_no)
+    async with conn.transaction():
+        await conn.execute(LOCK_PART, run_id, chunk_no)
+        if await conn.fetchval(PART_EXISTS, part):
+            await conn.execute(SORT_MEMORY)
+            await conn.execute(statement.format(p=part))
+
+
+async def index_part(conn: asyncpg.Connection, run_id: int, chunk_no: int) -> None:
+    """Build a chunk's partition's two indexes (ahead of the swap)."""
+    for statement in INDEX_PART:
+        await _build(conn, run_id, chunk_no, statement)
+
+
 async def index_parts(pool: asyncpg.Pool, run_id: int, chunk_count: int) -> None:
-    """Build every partition's two indexes, two at a time."""
-    parts = [part_name(run_id, n) for n in range(chunk_count)]
-    todo = [statement.format(p=p) for p in parts for statement in INDEX_PART]
+    """Build every partition's indexes not built yet, two at a time (waiting for builds
+    under way elsewhere)."""
+    todo = [(n, statement) for n in range(chunk_count) for statement in INDEX_PART]
 
     async def builder() -> None:
         async with pool.acquire() as conn:
             while todo:
-                statement = todo.pop(0)
-                async with conn.transaction():
-                    await conn.execute(SORT_MEMORY)
-                    await conn.execute(statement)
+                chunk_no, statement = todo.pop(0)
+                await _build(conn, run_id, chunk_no, statement)
 
     await asyncio.gather(builder(), builder())
 
