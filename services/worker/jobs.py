@@ -391,8 +391,7 @@ async def finish_rescore(ctx: dict[str, Any], run_id: int) -> bool:
             await rescore_tables.index_parts(pool, run_id, len(bounds))
             await rescore_tables.attach_parts(conn, run_id, bounds)
         clock.lap("index")
-        reopened = await _swap(conn, run_id)
-        clock.lap("swap")
+        reopened = await _swap(conn, run_id, clock)
     if reopened is None:
         return False
     for row in reopened:
@@ -403,7 +402,9 @@ async def finish_rescore(ctx: dict[str, Any], run_id: int) -> bool:
     return True
 
 
-async def _swap(conn: asyncpg.Connection, run_id: int) -> list[asyncpg.Record] | None:
+async def _swap(
+    conn: asyncpg.Connection, run_id: int, clock: _Phases
+) -> list[asyncpg.Record] | None:
     """The swap's transaction, tried again while the live tables are busy; the reopened
     outbox rows, or None when another worker finished the run meanwhile."""
     for attempt in range(SWAP_LOCK_ATTEMPTS):
@@ -414,10 +415,16 @@ async def _swap(conn: asyncpg.Connection, run_id: int) -> list[asyncpg.Record] |
                 if run is None:
                     return None
                 await rescore_tables.lock_live_tables(conn, timeout_ms=SWAP_LOCK_WAIT_MS)
+                clock.lap("lock")
+                await rescore_tables.drop_gone(conn, run_id)
+                clock.lap("gone")
+                await rescore_tables.carry_cancelled(conn, run_id)
                 await rescore_tables.swap_in(conn, run_id)
                 reopened = await reopen_done_since(conn, run["fanned_out_at"])
                 await rescore.finish_run(conn, run_id)
-                return reopened
+                clock.lap("swap")
+            clock.lap("commit")
+            return reopened
         except asyncpg.LockNotAvailableError:
             log.info("re-score swap waits for busy tables", extra={"attempt": attempt + 1})
             await asyncio.sleep(0.05 * (attempt + 1))

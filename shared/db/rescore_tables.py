@@ -219,11 +219,21 @@ async def lock_live_tables(conn: asyncpg.Connection, *, timeout_ms: int) -> None
     await conn.execute(LOCK_TABLES.format(timeout_ms=int(timeout_ms)))
 
 
+async def drop_gone(conn: asyncpg.Connection, run_id: int) -> None:
+    """Delete the run's rows of profiles and events deleted (or events cancelled) since
+    its chunks read them (caller holds the table locks)."""
+    await conn.execute(DELETE_GONE.format(t=table_name(run_id)))
+
+
+async def carry_cancelled(conn: asyncpg.Connection, run_id: int) -> None:
+    """Copy the matches of cancelled events (kept until over) into the run's table."""
+    await conn.execute(CARRY_CANCELLED.format(t=table_name(run_id)))
+
+
 async def swap_in(conn: asyncpg.Connection, run_id: int) -> None:
-    """Make the run's table `matches` (caller holds the writers' lock and the table locks)."""
+    """Make the run's table `matches` (caller holds the writers' lock and the table locks,
+    and has dropped the gone and carried the cancelled)."""
     t = table_name(run_id)
-    await conn.execute(DELETE_GONE.format(t=t))
-    await conn.execute(CARRY_CANCELLED.format(t=t))
     parts = [r["relname"] for r in await conn.fetch(PARTS, t)]
     await conn.execute(SWAP.format(t=t))
     for part in parts:
