@@ -613,3 +613,31 @@ async def test_early_index_builds_skip_moot_runs_and_wait_for_each_other(
     )
     assert built is True
     assert await index_oid(pool, f"{part_name(newer, 0)}_event") is not None
+
+
+async def test_swap_searches_only_partitions_that_lost_profiles(
+    ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "CHUNK_SIZE", 2)
+    async with pool.acquire() as conn:
+        people = [await add_profile(conn, 52.52 + i * 0.001, 13.40) for i in range(4)]
+        await add_event(conn, 52.521, 13.401)
+    box = await outbox_row(pool, "rescore", 1)
+    assert await jobs.rescore_all(ctx, box, 1) == 2
+    run = await pool.fetchval("SELECT id FROM rescore_runs")
+    for chunk_no in (0, 1):
+        await jobs.rescore_chunk(ctx, run, chunk_no)
+    assert await pool.fetchval(
+        "SELECT array_agg(profiles ORDER BY chunk_no) FROM rescore_chunks"
+    ) == [2, 2]
+    # Erased after its chunk read it; a profile created since lands above every range.
+    await pool.execute("DELETE FROM profiles WHERE id = $1", people[3])
+    async with pool.acquire() as conn:
+        await add_profile(conn, 52.52, 13.40)
+        async with conn.transaction():
+            assert await rescore_tables.drop_gone(conn, run) == [1]
+            left = await conn.fetch(
+                f"SELECT profile_id FROM {part_name(run, 0)}"
+                f" UNION SELECT profile_id FROM {part_name(run, 1)}"
+            )
+    assert {r[0] for r in left} == set(people[:3])

@@ -337,7 +337,12 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
                 payload=payload if found else None,
             )
             last = await rescore.chunk_done(
-                conn, run_id, chunk_no, len(events) * len(profiles), len(found)
+                conn,
+                run_id,
+                chunk_no,
+                pairs=len(events) * len(profiles),
+                matches=len(found),
+                profiles=len(profiles),
             )
         clock.lap("write")
     log.info("re-score chunk written", extra={"run": run_id, "chunk": chunk_no, **clock.laps})

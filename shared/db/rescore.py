@@ -54,11 +54,18 @@ SELECT CASE WHEN chunk_no > 0 THEN first_profile_id END AS part_from,
     lead(first_profile_id) OVER (ORDER BY chunk_no) AS part_to
 FROM rescore_chunks WHERE run_id = $1 ORDER BY chunk_no
 """
+ERASED_SINCE = """
+SELECT c.chunk_no FROM rescore_chunks c
+WHERE c.run_id = $1 AND (c.profiles IS NULL OR c.profiles <> (
+    SELECT count(*) FROM profiles p WHERE p.id BETWEEN c.first_profile_id AND c.last_profile_id
+))
+ORDER BY c.chunk_no
+"""
 OUTBOX_DONE = "SELECT done_at IS NOT NULL FROM outbox WHERE id = $1 FOR UPDATE"
 # Answers whether that was the run's last chunk (the run then waits for its swap).
 CHUNK_DONE = """
 WITH c AS (
-    UPDATE rescore_chunks SET done_at = now(), pairs = $3, matches = $4
+    UPDATE rescore_chunks SET done_at = now(), pairs = $3, matches = $4, profiles = $5
     WHERE run_id = $1 AND chunk_no = $2 AND done_at IS NULL
     RETURNING run_id
 )
@@ -168,11 +175,20 @@ async def outbox_done(conn: asyncpg.Connection, outbox_id: int) -> bool:
 
 
 async def chunk_done(
-    conn: asyncpg.Connection, run_id: int, chunk_no: int, pairs: int, matches: int
+    conn: asyncpg.Connection, run_id: int, chunk_no: int, *, pairs: int, matches: int, profiles: int
 ) -> bool:
-    """Count the chunk into its run (once); True when it was the run's last one."""
-    complete = await conn.fetchval(CHUNK_DONE, run_id, chunk_no, pairs, matches)
+    """Count the chunk into its run (once) with the profiles it scored; True when it was
+    the run's last one."""
+    complete = await conn.fetchval(CHUNK_DONE, run_id, chunk_no, pairs, matches, profiles)
     return bool(complete)
+
+
+async def chunks_with_erased_profiles(conn: asyncpg.Connection, run_id: int) -> list[int]:
+    """Chunks whose range holds another number of profiles now than the chunk scored:
+    their partitions may hold rows of profiles erased since. (Ids only grow, so a new
+    profile never lands in a chunk's range: an equal count means none was erased.) Call
+    under a lock that keeps profiles from being deleted."""
+    return [r[0] for r in await conn.fetch(ERASED_SINCE, run_id)]
 
 
 async def superseded(conn: asyncpg.Connection, run_id: int, version: int) -> bool:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from shared.db import rescore
 from shared.db.matches import copy_binary
 from shared.match_copy import COLUMNS
 
@@ -83,11 +84,14 @@ WITH RECURSIVE ids AS (
 )
 SELECT id FROM ids WHERE id IS NOT NULL
 """
-DELETE_GONE = f"""
+# Profiles: only in the partitions of chunks that lost some (rescore.py says which).
+DELETE_ERASED_PROFILES = f"""
 DELETE FROM {{t}} r WHERE r.profile_id IN (
     SELECT id FROM ({_DISTINCT.format(col="profile_id")}) AS d
     WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = d.id)
-);
+)
+"""  # noqa: S608 (constant text)
+DELETE_GONE_EVENTS = f"""
 DELETE FROM {{t}} r WHERE r.event_id IN (
     SELECT id FROM ({_DISTINCT.format(col="event_id")}) AS d
     WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = d.id AND e.status = 'scheduled')
@@ -219,10 +223,15 @@ async def lock_live_tables(conn: asyncpg.Connection, *, timeout_ms: int) -> None
     await conn.execute(LOCK_TABLES.format(timeout_ms=int(timeout_ms)))
 
 
-async def drop_gone(conn: asyncpg.Connection, run_id: int) -> None:
-    """Delete the run's rows of profiles and events deleted (or events cancelled) since
-    its chunks read them (caller holds the table locks)."""
-    await conn.execute(DELETE_GONE.format(t=table_name(run_id)))
+async def drop_gone(conn: asyncpg.Connection, run_id: int) -> list[int]:
+    """Delete the run's rows of events deleted or cancelled, and of profiles erased, since
+    its chunks read them (caller holds the table locks); returns the chunks whose
+    partitions were searched for erased profiles."""
+    await conn.execute(DELETE_GONE_EVENTS.format(t=table_name(run_id)))
+    searched = await rescore.chunks_with_erased_profiles(conn, run_id)
+    for chunk_no in searched:
+        await conn.execute(DELETE_ERASED_PROFILES.format(t=part_name(run_id, chunk_no)))
+    return searched
 
 
 async def carry_cancelled(conn: asyncpg.Connection, run_id: int) -> None:
