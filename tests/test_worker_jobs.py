@@ -557,17 +557,24 @@ async def index_oid(pool: asyncpg.Pool, name: str) -> int | None:
     return await pool.fetchval("SELECT to_regclass($1)::oid", name)
 
 
+async def two_chunk_run(
+    ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, list[int]]:
+    """Four profiles near one event, fanned out by a weight change into two chunks:
+    (the run, the profile ids)."""
+    monkeypatch.setattr(jobs, "CHUNK_SIZE", 2)
+    async with pool.acquire() as conn:
+        people = [await add_profile(conn, 52.52 + i * 0.001, 13.40) for i in range(4)]
+        await add_event(conn, 52.521, 13.401)
+    box = await outbox_row(pool, "rescore", 1)
+    assert await jobs.rescore_all(ctx, box, 1) == 2
+    return await pool.fetchval("SELECT id FROM rescore_runs"), people
+
+
 async def test_a_written_chunk_is_indexed_early_and_the_swap_keeps_that_index(
     ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs, "CHUNK_SIZE", 2)
-    async with pool.acquire() as conn:
-        for i in range(4):
-            await add_profile(conn, 52.50 + i * 0.003, 13.40)
-        await add_event(conn, 52.501, 13.40)
-    box = await outbox_row(pool, "rescore", 1)
-    assert await jobs.rescore_all(ctx, box, 1) == 2
-    run = await pool.fetchval("SELECT id FROM rescore_runs")
+    run, _ = await two_chunk_run(ctx, pool, monkeypatch)
     await jobs.rescore_chunk(ctx, run, 0)
     # Chunk 0 was not the last: its index build went to the main queue, by a fixed id.
     queued = await ctx["redis"].zrange(ctx["settings"].queue_name, 0, -1)
@@ -618,13 +625,7 @@ async def test_early_index_builds_skip_moot_runs_and_wait_for_each_other(
 async def test_swap_searches_only_partitions_that_lost_profiles(
     ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs, "CHUNK_SIZE", 2)
-    async with pool.acquire() as conn:
-        people = [await add_profile(conn, 52.52 + i * 0.001, 13.40) for i in range(4)]
-        await add_event(conn, 52.521, 13.401)
-    box = await outbox_row(pool, "rescore", 1)
-    assert await jobs.rescore_all(ctx, box, 1) == 2
-    run = await pool.fetchval("SELECT id FROM rescore_runs")
+    run, people = await two_chunk_run(ctx, pool, monkeypatch)
     for chunk_no in (0, 1):
         await jobs.rescore_chunk(ctx, run, chunk_no)
     assert await pool.fetchval(
