@@ -12,6 +12,7 @@ import resource
 import secrets
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
@@ -69,7 +70,8 @@ def geopy_reference(city_events: list[ScoringEvent], profiles: list[ScoringProfi
 
 def payload_of(matches: Matches) -> memoryview:
     """Binary COPY rows; explanation ids as the database would hand them out."""
-    return encode(matches, np.arange(1, len(matches.texts) + 1, dtype=np.int32), 1)
+    ids = np.arange(1, len(matches.texts) + 1, dtype=np.int32)
+    return encode(matches, ids, 1, scored_at=datetime.now(UTC))
 
 
 async def copy_benchmarks(
