@@ -12,7 +12,6 @@ import resource
 import secrets
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
@@ -70,8 +69,7 @@ def geopy_reference(city_events: list[ScoringEvent], profiles: list[ScoringProfi
 
 def payload_of(matches: Matches) -> memoryview:
     """Binary COPY rows; explanation ids as the database would hand them out."""
-    ids = np.arange(1, len(matches.texts) + 1, dtype=np.int32)
-    return encode(matches, ids, 1, scored_at=datetime.now(UTC))
+    return encode(matches, np.arange(1, len(matches.texts) + 1, dtype=np.int32), 1)
 
 
 async def copy_benchmarks(

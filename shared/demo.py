@@ -322,7 +322,5 @@ async def _score_everything(conn: asyncpg.Connection) -> int:
     profiles = await scoring_inputs.load_profile_range(conn, 0, 2**62)
     found = bulk_scoring.score_all(events, profiles, weights, now=now)
     code_ids = await explanations.code_ids(conn, found.texts)
-    await matches.copy_binary(
-        conn, "matches", match_copy.encode(found, code_ids, version, scored_at=now)
-    )
+    await matches.copy_binary(conn, "matches", match_copy.encode(found, code_ids, version))
     return len(found)

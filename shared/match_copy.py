@@ -7,7 +7,6 @@ rows with and without a distance are two fixed layouts (COPY keeps no row order)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ from shared.bulk_scoring import Matches
 
 COLUMNS = (
     "profile_id", "event_id", "score", "distance_score", "interest_score", "comfort_score",
-    "distance_km", "explanation_id", "weight_version", "scored_at",
+    "distance_km", "explanation_id", "weight_version",
 )  # fmt: skip
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
@@ -33,12 +32,7 @@ _FIELDS = (
     ("distance_km", ">f4", 4),
     ("explanation_id", ">i4", 4),
     ("weight_version", ">i4", 4),
-    # Sent rather than left to the column's default: PostgreSQL evaluates a default for
-    # every row, which cost ~8 % of the COPY.
-    ("scored_at", ">i8", 8),
 )
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamptz counts microseconds from here
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _layout(*, with_km: bool) -> np.dtype[np.void]:
@@ -78,28 +72,22 @@ def copy_order(matches: Matches) -> tuple[npt.NDArray[np.intp], int]:
     return np.concatenate([with_km, _key_order(matches, np.flatnonzero(online))]), len(with_km)
 
 
-def _template(layout: np.dtype[np.void], version: int, scored_at: datetime) -> npt.NDArray[np.void]:
-    """A row's constant fields: the field count, each field's length, the version and
-    when the rows were scored."""
+def _template(layout: np.dtype[np.void], version: int) -> npt.NDArray[np.void]:
+    """A row's constant fields: the field count, each field's length, the version."""
     row = np.zeros((), layout)
     row["count"] = len(_FIELDS)
     names = layout.names or ()
     for name, _, width in _FIELDS:
         row[f"{name}_len"] = width if name in names else -1  # -1: NULL, no bytes
     row["weight_version"] = version
-    row["scored_at"] = (scored_at - _EPOCH) // _MICROSECOND
     return row
 
 
 def encode(
-    matches: Matches,
-    explanation_ids: npt.NDArray[np.int32],
-    weight_version: int,
-    *,
-    scored_at: datetime,
+    matches: Matches, explanation_ids: npt.NDArray[np.int32], weight_version: int
 ) -> memoryview:
     """The whole COPY payload (rows in `copy_order`), written in place into one buffer:
-    `explanation_ids[code]` is the stored id of `texts[code]`; `scored_at` is aware."""
+    `explanation_ids[code]` is the stored id of `texts[code]`."""
     columns: dict[str, npt.NDArray[Any]] = {
         "profile_id": matches.profile_id,
         "event_id": matches.event_id,
@@ -119,7 +107,7 @@ def encode(
     offset = len(HEADER)
     for layout, rows in groups:
         out = np.ndarray((len(rows),), layout, buffer=buffer, offset=offset)
-        out[...] = _template(layout, weight_version, scored_at)
+        out[...] = _template(layout, weight_version)
         for name in columns:
             if name in (layout.names or ()):
                 out[name] = columns[name][rows]

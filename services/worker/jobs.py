@@ -319,9 +319,7 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
             # The Worker's own cache: its ctx lives as long as it does, on one database.
             known = ctx.setdefault("explanation_ids", {})
             code_ids = await explanations.code_ids(conn, found.texts, known)
-            payload = await asyncio.to_thread(
-                lambda: match_copy.encode(found, code_ids, version, scored_at=now)
-            )
+            payload = await asyncio.to_thread(match_copy.encode, found, code_ids, version)
             clock.lap("encode")
         async with conn.transaction():
             locked = await rescore.claim_chunk(conn, run_id, chunk_no)

@@ -100,8 +100,8 @@ DELETE FROM {{t}} r WHERE r.event_id IN (
 _ALL = ", ".join(COLUMNS)
 _ALL_OF_M = ", ".join(f"m.{c}" for c in COLUMNS)
 CARRY_CANCELLED = f"""
-INSERT INTO {{t}} ({_ALL})
-SELECT {_ALL_OF_M}
+INSERT INTO {{t}} ({_ALL}, scored_at)
+SELECT {_ALL_OF_M}, m.scored_at
 FROM matches m JOIN events e ON e.id = m.event_id
 WHERE e.status = 'cancelled'
 ON CONFLICT (profile_id, event_id) DO NOTHING
