@@ -80,14 +80,7 @@ SUPERSEDED = """
 SELECT (SELECT version FROM active_weights) <> $2
     OR EXISTS (SELECT 1 FROM rescore_runs WHERE id > $1)
 """
-# A chunk's partition is worth indexing ahead of the swap while its run goes on: not
-# finished, and not superseded (as SUPERSEDED says).
-INDEX_WANTED = """
-SELECT r.finished_at IS NULL
-    AND r.weight_version = (SELECT version FROM active_weights)
-    AND NOT EXISTS (SELECT 1 FROM rescore_runs n WHERE n.id > r.id)
-FROM rescore_runs r WHERE r.id = $1
-"""
+RUN_VERSION = "SELECT weight_version FROM rescore_runs WHERE id = $1 AND finished_at IS NULL"
 FANNED_OUT = "UPDATE rescore_runs SET fanned_out_at = clock_timestamp() WHERE id = $1"
 # A run to swap in: every chunk done, not finished; locked so one worker swaps it.
 CLAIM_COMPLETE_RUN = """
@@ -141,8 +134,10 @@ async def fan_out(conn: asyncpg.Connection, run_id: int, chunk_size: int) -> int
 
 
 async def index_wanted(conn: asyncpg.Connection, run_id: int) -> bool:
-    """Whether the run still goes on: unfinished and not superseded."""
-    return bool(await conn.fetchval(INDEX_WANTED, run_id))
+    """Whether the run still goes on (its partitions are worth indexing ahead of the
+    swap): unfinished and not superseded."""
+    version = await conn.fetchval(RUN_VERSION, run_id)
+    return version is not None and not await superseded(conn, run_id, version)
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: int) -> None:
