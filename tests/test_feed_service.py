@@ -178,7 +178,7 @@ async def test_feed_answers_calendar_bytes_with_private_headers(
     entry = reading["events"][uid(event)]
     assert entry["summary"] == "Quiet board games"
     assert entry["status"] == "CONFIRMED" and entry["transp"] == "TRANSPARENT"
-    assert entry["url"] == f"http://api.test/v1/events/{event['id']}"
+    assert entry["url"] == f"http://api.test/events/{event['id']}"
     assert (
         "Why this was suggested: " + EXPLANATION.replace("1.8 km away · ", "")
         in (entry["description"])

@@ -16,7 +16,7 @@ import pytest
 import recurring_ical_events
 
 from services.feed.ical import FeedEntry, render_feed
-from services.feed.vtimezone import zone_transitions
+from shared.vtimezone import zone_transitions
 
 GOLDEN = Path(__file__).parent / "golden" / "feed_basic.ics"
 PUBLIC_URL = "https://lowkey.example"
@@ -184,7 +184,7 @@ def test_round_trip_through_icalendar_keeps_every_field() -> None:
     assert series["RRULE"]["FREQ"] == ["WEEKLY"]
     assert str(series["LOCATION"]) == "Central Library, 1 High Street, London"
     assert (series["GEO"].latitude, series["GEO"].longitude) == (51.5072, -0.1276)
-    assert str(series["URL"]) == f"{PUBLIC_URL}/v1/events/12"
+    assert str(series["URL"]) == f"{PUBLIC_URL}/events/12"
     assert str(series["STATUS"]) == "CONFIRMED"
     assert str(series["TRANSP"]) == "TRANSPARENT"
     assert str(series["DESCRIPTION"]) == (

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from icalendar import Calendar, Event, vDuration, vRecur, vText
 
-from services.feed.vtimezone import build_vtimezone
+from shared.vtimezone import build_vtimezone
 
 PRODID = "-//lowkey//feed 1.0//EN"
 # Matches change after re-scores and as weeks roll over, not minute by minute;
@@ -86,7 +86,7 @@ def render_feed(
     """The whole VCALENDAR for `entries` (none gives a valid empty calendar).
 
     `public_url` is the API's base; each event links to its public page
-    `{public_url}/v1/events/{id}`.
+    `{public_url}/events/{id}`.
     """
     ordered = sorted(entries, key=lambda entry: entry.event_id)
     ids = [entry.event_id for entry in ordered]
@@ -132,7 +132,7 @@ def _render_event(entry: FeedEntry, base_url: str) -> Event:
     event.add("location", _Text(_location(entry)))
     if entry.lat is not None and entry.lon is not None and entry.format != "online":
         event.add("geo", (entry.lat, entry.lon))
-    event.add("url", f"{base_url}/v1/events/{entry.event_id}")
+    event.add("url", f"{base_url}/events/{entry.event_id}")
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     # Suggestions never mark the user busy.
     event.add("transp", "TRANSPARENT")
