@@ -14,6 +14,7 @@ from services.api.idempotency import idempotency_middleware
 from services.api.matches import MatchesController
 from services.api.me import MeController
 from services.api.organisers import AdminOrganisersController
+from services.api.pages import PAGES
 from services.api.profiles import ProfilesController
 from services.api.stats import AdminStatsController
 from services.api.weights import AdminWeightsController
@@ -29,6 +30,7 @@ ROUTES: list[object] = [
     AdminOrganisersController,
     AdminWeightsController,
     AdminStatsController,
+    PAGES,
 ]
 
 

@@ -1,0 +1,87 @@
+"""The everyday words the pages use for the API's values: access features, languages,
+comfort levels, group sizes. Words only; every rule stays in shared/.
+"""
+
+from __future__ import annotations
+
+ACCESS_WORDS = {
+    "step_free": "Step-free entrance",
+    "wheelchair": "Wheelchair accessible",
+    "quiet_room": "A quiet room to step away to",
+    "transit_nearby": "Public transport nearby",
+    "hearing_loop": "Hearing loop",
+    "accessible_toilet": "Accessible toilet",
+    "seating": "Seating available",
+    "sign_language": "Sign language",
+    "large_print": "Large print materials",
+    "parking": "Parking nearby",
+}
+
+# ISO 639-1 codes people meet most often; any other code is shown as it is.
+LANGUAGE_NAMES = {
+    "ar": "Arabic",
+    "bn": "Bengali",
+    "cs": "Czech",
+    "cy": "Welsh",
+    "da": "Danish",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "ga": "Irish",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hu": "Hungarian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "ku": "Kurdish",
+    "nl": "Dutch",
+    "no": "Norwegian",
+    "pa": "Punjabi",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ro": "Romanian",
+    "ru": "Russian",
+    "so": "Somali",
+    "sv": "Swedish",
+    "ti": "Tigrinya",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+    "zh": "Chinese",
+}
+
+STRUCTURE_WORDS = {
+    "structured": "There is a clear activity to follow.",
+    "semi": "There is an activity, with time to chat around it.",
+    "open": "It is open mingling, without a set activity.",
+}
+NOISE_WORDS = {
+    "quiet": "It is quiet.",
+    "moderate": "The noise is moderate.",
+    "loud": "It can get loud.",
+}
+
+# The five comfort levels told as situations (level 1 is the gentlest).
+COMFORT_LEVELS = {
+    1: "A few people doing something quiet together. You can just listen.",
+    2: "A small group with a clear activity, like a book club or a short walk.",
+    3: "A group of a dozen or two, some chatting, like a games night or a workshop.",
+    4: "A bigger group where people mingle, like a community meetup.",
+    5: "A big, lively gathering. Anything goes.",
+}
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def group_words(group_size: int) -> str:
+    if group_size == 1:
+        return "Just you and a host."
+    return f"About {group_size} people."
