@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from shared.bulk_tables import EventTable, ProfileTable, Vocabulary
 from shared.geodesy import CHORD_MAX_KM, CHORD_TOLERANCE_KM, chord_to_arc_km, distances_km
-from shared.scoring import ScoringEvent, ScoringProfile, Weights
+from shared.scoring import ScoringEvent, ScoringProfile, Weights, is_over
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -51,8 +51,9 @@ class Matches(msgspec.Struct, frozen=True):
 def prepare(
     events: Sequence[ScoringEvent], profiles: Sequence[ScoringProfile], *, now: datetime
 ) -> Prepared:
-    """Column tables for the live events (not over, not cancelled) and all profiles."""
-    live = [e for e in events if e.status == "scheduled" and not (e.over_at and e.over_at <= now)]
+    """Column tables for the live events (not over, not cancelled) and all profiles; an
+    event whose stored rule today's bounds refuse counts as over (`scoring.is_over`)."""
+    live = [e for e in events if e.status == "scheduled" and not is_over(e, now)]
     vocab = Vocabulary.build(live, profiles)
     profile_table = ProfileTable.build(profiles, vocab)
     if any(len(set(e.tags)) > 62 for e in live):

@@ -6,14 +6,14 @@ Structs in, numbers out.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import msgspec
-from dateutil.rrule import rrule, rrulestr
+
+from shared.timeutil import Refusal, Schedule, stored_schedule
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_WEEK = 7 * 24 * 60
@@ -23,7 +23,6 @@ _SIZE_WORDS = {1: "small", 2: "small", 3: "mid-sized", 4: "large", 5: "large"}
 _STRUCTURE_WORDS = {"structured": "structured", "semi": "semi-structured", "open": "open"}
 _NOISE_WORDS = {"quiet": "quiet", "moderate": "", "loud": "loud"}
 _CURRENCY_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
-_FLOATING_UNTIL = re.compile(r"UNTIL=(\d{8}(?:T\d{6})?)(?![\dZ])")
 CAP_WEEKS = 12  # the feed caps matches per week over this many weeks, from the current one
 
 
@@ -184,64 +183,40 @@ def cost_allows(event: ScoringEvent, profile: ScoringProfile) -> bool:
 
 
 def is_over(event: ScoringEvent, now: datetime) -> bool:
-    return event.over_at is not None and event.over_at <= now
+    """Over when its (last) occurrence has ended, or when its stored times or rule break
+    today's bounds (a row saved before they existed): such an event is never matched."""
+    if event.over_at is not None and event.over_at <= now:
+        return True
+    return isinstance(_schedule(event, now), Refusal)
 
 
-def occurrence_starts(event: ScoringEvent, after: datetime, before: datetime) -> list[datetime]:
+def occurrence_starts(
+    event: ScoringEvent, after: datetime, before: datetime, *, now: datetime | None = None
+) -> list[datetime]:
     """Aware starts of the occurrences that start in [after, before), computed on local
-    wall-clock times in the event's zone (a weekly 19:00 stays 19:00 across DST)."""
-    tz = ZoneInfo(event.timezone)
-    first = event.starts_at.replace(tzinfo=tz)
-    if not event.recurrence:
-        return [first] if after <= first < before else []
-    return [s for s in _rule(event, tz).between(after, before, inc=True) if s < before]
+    wall-clock times in the event's zone (a weekly 19:00 stays 19:00 across DST); none
+    for an event whose stored rule is refused. Bounded (shared.recurrence.MAX_SPAN and
+    MAX_OCCURRENCES); `now` (the clock's by default) dates the rule check."""
+    found = _schedule(event, now or datetime.now(UTC))
+    return [] if isinstance(found, Refusal) else found.starts_between(after, before)
 
 
 def next_occurrence_start(event: ScoringEvent, now: datetime) -> datetime | None:
     """Start of the first occurrence that has not ended yet (upcoming or under way)."""
-    return _next_start(event.starts_at, event.ends_at, event.timezone, event.recurrence, now)
+    found = _schedule(event, now)
+    return None if isinstance(found, Refusal) else found.next_start(now)
 
 
-@lru_cache(maxsize=8192)
-def _next_start(
-    starts_at: datetime, ends_at: datetime, tz_name: str, recurrence: str | None, now: datetime
-) -> datetime | None:
-    tz = ZoneInfo(tz_name)
-    first = starts_at.replace(tzinfo=tz)
-    duration = ends_at - starts_at
-    if not recurrence:
-        return first if first + duration > now else None
-    rule = _parse_rule(recurrence, first)
-    # An occurrence under way at `now` started at most `duration` ago.
-    found: datetime | None = rule.after(now - duration, inc=False)
-    while found is not None and found + duration <= now:
-        found = rule.after(found, inc=False)
-    return found
+def occurs_from(event: ScoringEvent, instant: datetime, *, now: datetime) -> bool:
+    """Whether an occurrence starts at or after `instant` (looking at most 10 years on)."""
+    found = _schedule(event, now)
+    return not isinstance(found, Refusal) and found.starts_from(instant)
 
 
-def _rule(event: ScoringEvent, tz: ZoneInfo) -> rrule:
-    assert event.recurrence is not None
-    return _parse_rule(event.recurrence, event.starts_at.replace(tzinfo=tz))
-
-
-@lru_cache(maxsize=8192)
-def _parse_rule(recurrence: str, dtstart: datetime) -> rrule:
-    # RFC 5545 wants UNTIL in UTC with a zoned DTSTART; read a floating one as local time.
-    def until_utc(m: re.Match[str]) -> str:
-        value = m.group(1)
-        # A date-only UNTIL includes that whole day.
-        local = (
-            datetime.strptime(value, "%Y%m%dT%H%M%S")
-            if "T" in value
-            else datetime.strptime(value + "T235959", "%Y%m%dT%H%M%S")
-        )
-        return "UNTIL=" + local.replace(tzinfo=dtstart.tzinfo).astimezone(UTC).strftime(
-            "%Y%m%dT%H%M%SZ"
-        )
-
-    rule = rrulestr(_FLOATING_UNTIL.sub(until_utc, recurrence), dtstart=dtstart)
-    assert isinstance(rule, rrule)
-    return rule
+def _schedule(event: ScoringEvent, now: datetime) -> Schedule | Refusal:
+    return stored_schedule(
+        event.id, event.starts_at, event.ends_at, event.timezone, event.recurrence, now
+    )
 
 
 def minute_of_week(instant: datetime, tz_name: str) -> int:
@@ -440,7 +415,7 @@ def weekly_cap(
         exdates = tuple(
             sorted(s.replace(tzinfo=None) for w, ss in by_week.items() if w not in won for s in ss)
         )
-        later = bool(event.recurrence) and _rule(event, tz_of(event)).after(horizon, inc=True)
+        later = bool(event.recurrence) and occurs_from(event, horizon, now=now)
         if won or later or not by_week:
             kept.append(CappedMatch(event.id, exdates if event.recurrence else ()))
     return kept

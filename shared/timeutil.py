@@ -1,27 +1,27 @@
-"""Event times: local wall-clock times in an IANA zone, RRULE validation, and when an
-event (or a whole series) is over. Pure functions; errors are ValueErrors with the reason.
+"""Event times: local wall-clock times in an IANA zone, their bounds (1970 to 10 years
+ahead), and an event's schedule: its occurrences and when it is over. The rule itself is
+shared.recurrence's. Pure functions; errors are ValueErrors with the reason.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from itertools import islice
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, available_timezones
 
-from dateutil.rrule import rrule, rrulestr
+from shared import recurrence
+from shared.recurrence import YEARS_AHEAD, Series, years_ahead
+
+log = logging.getLogger("lowkey.timeutil")
 
 # What the API accepts as a local time: no offset, no `Z`, seconds optional.
 LOCAL_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$"
 _LOCAL_TIME = re.compile(LOCAL_TIME_PATTERN)
 _OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
-# Events repeat at most daily: finer rules would overlap their own occurrences.
-ALLOWED_FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
-# A finite series is expanded to find its end; past this many occurrences we refuse it.
-MAX_OCCURRENCES = 5000
-_RULE_PART = re.compile(r"^[A-Z]+=[A-Z0-9,+\-]+$")
-_FLOATING_UNTIL = re.compile(r"UNTIL=(\d{8}(?:T\d{6})?)(?![\dZ])")
+EARLIEST = datetime(1970, 1, 1)  # the SPEC's first moment an event may name (local)
 
 
 @lru_cache(maxsize=1)
@@ -52,74 +52,131 @@ def to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     """The instant of a naive local time in `tz`; the autumn fold means its first
     occurrence (fold=0); a time in the spring-forward gap raises ValueError."""
     aware = local.replace(tzinfo=tz, fold=0)
-    utc = aware.astimezone(UTC)
+    try:
+        utc = aware.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("lies outside the calendar lowkey can handle") from None
     if utc.astimezone(tz).replace(tzinfo=None) != local:
         raise ValueError(f"does not exist in {tz.key} (it falls in a daylight-saving gap)")
     return utc
 
 
-def normalise_rrule(value: str) -> str:
-    """The RRULE value in canonical case, or ValueError: no DTSTART, no `RRULE:` lines."""
-    text = value.strip().upper()
-    if not text or "\n" in text or "\r" in text or ":" in text:
-        raise ValueError("must be a single RRULE value like FREQ=WEEKLY;BYDAY=TU (no DTSTART)")
-    parts = [p for p in text.split(";") if p]
-    if not all(_RULE_PART.match(p) for p in parts):
-        raise ValueError("is not an RRULE value (NAME=VALUE pairs separated by ';')")
-    names = [p.split("=", 1)[0] for p in parts]
-    if len(set(names)) != len(names):
-        raise ValueError("names a rule part twice")
-    freq = dict(p.split("=", 1) for p in parts).get("FREQ")
-    if freq is None:
-        raise ValueError("needs FREQ (e.g. FREQ=WEEKLY)")
-    if freq not in ALLOWED_FREQS:
-        raise ValueError(f"FREQ must be one of {', '.join(ALLOWED_FREQS)}")
-    if "COUNT" in names and "UNTIL" in names:
-        raise ValueError("may not have both COUNT and UNTIL")
-    return ";".join(parts)
+def check_bounds(local: datetime, tz: ZoneInfo, *, now: datetime) -> None:
+    """ValueError unless the naive local time lies between 1970 and 10 years ahead (by
+    the local date), checked before any conversion that could overflow."""
+    latest = years_ahead(now.astimezone(tz)).date()
+    if local < EARLIEST:
+        raise ValueError("must be in 1970 or later")
+    if local.date() > latest:
+        raise ValueError(f"must be at most {YEARS_AHEAD} years ahead (on or before {latest})")
 
 
-def parse_rule(recurrence: str, dtstart: datetime) -> rrule:
-    """dateutil's rule for a normalised RRULE from an aware DTSTART; ValueError on garbage.
+class Schedule(NamedTuple):
+    """When an event happens: its first start (aware, in its zone), how long each
+    occurrence lasts, and its checked series (None for a one-off)."""
 
-    A floating UNTIL (no `Z`) is read as local time in DTSTART's zone, a date-only UNTIL
-    as the end of that day, as shared.scoring does.
-    """
+    first: datetime
+    duration: timedelta
+    series: Series | None
 
-    def until_utc(m: re.Match[str]) -> str:
-        raw = m.group(1)
-        local = datetime.strptime(raw if "T" in raw else raw + "T235959", "%Y%m%dT%H%M%S")
-        utc = local.replace(tzinfo=dtstart.tzinfo).astimezone(UTC)
-        return "UNTIL=" + utc.strftime("%Y%m%dT%H%M%SZ")
+    def over_at(self) -> datetime | None:
+        """When the event, or its series' last occurrence, ends (UTC); None = never over."""
+        last = self.first if self.series is None else self.series.last_start()
+        return None if last is None else (last + self.duration).astimezone(UTC)
 
+    def starts_between(self, after: datetime, before: datetime) -> list[datetime]:
+        """Starts in [after, before) (bounded: see shared.recurrence)."""
+        if self.series is None:
+            return [self.first] if after <= self.first < before else []
+        return self.series.starts_between(after, before)
+
+    def next_start(self, now: datetime) -> datetime | None:
+        """The start of the first occurrence that has not ended at `now`."""
+        if self.series is None:
+            return self.first if self.first + self.duration > now else None
+        # An occurrence under way at `now` started less than `duration` ago.
+        return self.series.first_start_after(now - self.duration)
+
+    def starts_from(self, instant: datetime) -> bool:
+        """Whether an occurrence starts at or after `instant` (within 10 years of it)."""
+        if self.series is None:
+            return self.first >= instant
+        return self.series.first_start_after(instant, inclusive=True) is not None
+
+
+def schedule(
+    starts_at: datetime,
+    ends_at: datetime,
+    tz: ZoneInfo,
+    rule: str | None,
+    *,
+    now: datetime,
+) -> Schedule:
+    """The checked schedule of an event whose times already passed their own checks;
+    ValueError (about `recurrence`) when the rule is refused."""
+    series = None if rule is None else recurrence.check(rule, starts_at, tz, now=now)
+    return Schedule(starts_at.replace(tzinfo=tz), ends_at - starts_at, series)
+
+
+class Refusal(NamedTuple):
+    """Why a stored event fails today's checks (it then counts as over)."""
+
+    field: str
+    reason: str
+
+
+def stored_schedule(
+    event_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    tz_name: str,
+    rule: str | None,
+    now: datetime,
+) -> Schedule | Refusal:
+    """The schedule of a stored event, checked as a new one would be: a row saved before
+    the bounds existed may break them, and then the event is over (never matched, never
+    in a feed). Cached a day: the checks only get more lenient as time passes."""
+    return _stored_schedule(event_id, starts_at, ends_at, tz_name, rule, now.date())
+
+
+@lru_cache(maxsize=16384)
+def _stored_schedule(
+    event_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    tz_name: str,
+    rule: str | None,
+    day: date,
+) -> Schedule | Refusal:
+    # The end of the day: what was accepted at any time that day passes again.
+    now = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+    field = "timezone"
     try:
-        rule = rrulestr(_FLOATING_UNTIL.sub(until_utc, recurrence), dtstart=dtstart)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise ValueError(f"is not a valid RRULE ({exc})") from None
-    if not isinstance(rule, rrule):
-        raise ValueError("must be one RRULE")
-    return rule
+        tz = zone(tz_name)
+        for name, local in (("starts_at", starts_at), ("ends_at", ends_at)):
+            field = name
+            check_bounds(local, tz, now=now)
+            to_utc(local, tz)
+        field = "recurrence"
+        return schedule(starts_at, ends_at, tz, rule, now=now)
+    except ValueError as exc:
+        # Once per event and day: the event's own data, nothing about any profile.
+        log.warning(
+            "stored event breaks the event rules; it counts as over",
+            extra={"event_id": event_id, "field": field, "reason": str(exc)},
+        )
+        return Refusal(field, str(exc))
 
 
-def over_at(
-    starts_at: datetime, ends_at: datetime, tz: ZoneInfo, recurrence: str | None
+def next_start(
+    event_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    tz_name: str,
+    rule: str | None,
+    now: datetime,
 ) -> datetime | None:
-    """When the event, or its series' last occurrence, ends (UTC); None = never over.
-
-    Raises ValueError (for `recurrence`) when the series does not start at `starts_at`
-    or is too long to expand.
-    """
-    first = starts_at.replace(tzinfo=tz)
-    duration = ends_at - starts_at
-    if recurrence is None:
-        return (first + duration).astimezone(UTC)
-    rule = parse_rule(recurrence, first)
-    head = rule.after(first - timedelta(seconds=1), inc=True)
-    if head is None or head.replace(tzinfo=None) != starts_at:
-        raise ValueError("must include starts_at as its first occurrence (check BYDAY etc.)")
-    if "COUNT=" not in recurrence and "UNTIL=" not in recurrence:
-        return None
-    occurrences = list(islice(rule, MAX_OCCURRENCES + 1))
-    if len(occurrences) > MAX_OCCURRENCES:
-        raise ValueError(f"has more than {MAX_OCCURRENCES} occurrences")
-    return (occurrences[-1] + duration).astimezone(UTC)
+    """The start (aware, in the event's zone) of a stored event's first occurrence that
+    has not ended at `now`; None once it is over, or when its stored data is refused."""
+    found = stored_schedule(event_id, starts_at, ends_at, tz_name, rule, now)
+    return None if isinstance(found, Refusal) else found.next_start(now)

@@ -33,53 +33,89 @@ def test_unknown_zones_are_refused(name: str) -> None:
         timeutil.zone(name)
 
 
-@pytest.mark.parametrize(
-    "rule",
-    [
-        "FREQ=WEEKLY;BYDAY=TU",
-        "FREQ=MONTHLY;BYMONTHDAY=1;INTERVAL=2",
-        "FREQ=DAILY;COUNT=10",
-        "FREQ=YEARLY;UNTIL=20351231T000000Z",
-    ],
-)
-def test_rrules_accepted(rule: str) -> None:
-    assert timeutil.normalise_rrule(rule.lower()) == rule
+NOW = datetime(2026, 12, 2, 17, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    "rule",
-    [
-        "FREQ=SECONDLY",
-        "RRULE:FREQ=WEEKLY",
-        "FREQ=WEEKLY;FREQ=DAILY",
-        "FREQ=WEEKLY;COUNT=2;UNTIL=20301231",
-        "INTERVAL=2",
-        "FREQ=WEEKLY;BYDAY=TU\nDTSTART:20301201",
-    ],
-)
-def test_rrules_refused(rule: str) -> None:
-    with pytest.raises(ValueError):
-        timeutil.normalise_rrule(rule)
+def over_at(start: datetime, end: datetime, rule: str | None) -> datetime | None:
+    return timeutil.schedule(start, end, BERLIN, rule, now=NOW).over_at()
 
 
 def test_weekly_series_keeps_its_wall_clock_across_dst() -> None:
     # Tuesdays 19:00-21:00 from 2030-10-15, 4 times: the last one (Nov 5) is after the change.
-    over = timeutil.over_at(
-        datetime(2030, 10, 15, 19), datetime(2030, 10, 15, 21), BERLIN, "FREQ=WEEKLY;COUNT=4"
-    )
+    over = over_at(datetime(2030, 10, 15, 19), datetime(2030, 10, 15, 21), "FREQ=WEEKLY;COUNT=4")
     assert over == datetime(2030, 11, 5, 20, tzinfo=UTC)
 
 
 def test_floating_until_is_local_and_a_series_without_end_is_never_over() -> None:
     start, end = datetime(2030, 12, 3, 19), datetime(2030, 12, 3, 21)
-    assert timeutil.over_at(start, end, BERLIN, "FREQ=WEEKLY;UNTIL=20301217T190000") == datetime(
+    assert over_at(start, end, "FREQ=WEEKLY;UNTIL=20301217T190000") == datetime(
         2030, 12, 17, 20, tzinfo=UTC
     )
-    assert timeutil.over_at(start, end, BERLIN, "FREQ=WEEKLY") is None
+    assert over_at(start, end, "FREQ=WEEKLY") is None
 
 
 def test_too_long_series_is_refused() -> None:
-    with pytest.raises(ValueError, match="more than"):
-        timeutil.over_at(
-            datetime(2030, 1, 1, 9), datetime(2030, 1, 1, 10), BERLIN, "FREQ=DAILY;COUNT=6000"
-        )
+    with pytest.raises(ValueError, match="COUNT must be a whole number from 1 to 8000"):
+        over_at(datetime(2030, 1, 1, 9), datetime(2030, 1, 1, 10), "FREQ=DAILY;COUNT=9000")
+    with pytest.raises(ValueError, match="runs past 2036-12-02"):
+        over_at(datetime(2030, 1, 1, 9), datetime(2030, 1, 1, 10), "FREQ=DAILY;COUNT=6000")
+
+
+@pytest.mark.parametrize(
+    "local, zone_name, ok",
+    [
+        (datetime(1969, 12, 31, 23, 59), "Europe/Berlin", False),
+        (datetime(1970, 1, 1, 0, 0), "Europe/Berlin", True),
+        (datetime(2036, 12, 2, 23, 59), "Europe/Berlin", True),  # 10 years ahead, that day
+        (datetime(2036, 12, 3, 0, 0), "Europe/Berlin", False),
+        (datetime(9999, 12, 31, 22, 0), "America/Los_Angeles", False),  # UTC: year 10000
+        (datetime(1, 1, 1, 0, 30), "Asia/Tokyo", False),  # UTC: year 0
+    ],
+)
+def test_times_lie_between_1970_and_ten_years_ahead(
+    local: datetime, zone_name: str, ok: bool
+) -> None:
+    tz = timeutil.zone(zone_name)
+    if ok:
+        timeutil.check_bounds(local, tz, now=NOW)
+        return
+    with pytest.raises(ValueError, match=r"1970 or later|at most 10 years ahead"):
+        timeutil.check_bounds(local, tz, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "local, zone_name",
+    [(datetime(9999, 12, 31, 22), "America/Los_Angeles"), (datetime(1, 1, 1, 0, 30), "Asia/Tokyo")],
+)
+def test_converting_a_time_past_the_calendar_is_a_value_error(
+    local: datetime, zone_name: str
+) -> None:
+    with pytest.raises(ValueError, match="outside the calendar"):
+        timeutil.to_utc(local, timeutil.zone(zone_name))
+
+
+def test_a_stored_event_the_bounds_refuse_is_refused_with_its_field() -> None:
+    start, end = datetime(2027, 1, 5, 19), datetime(2027, 1, 5, 21)
+    refused = timeutil.stored_schedule(1, start, end, "Europe/Berlin", "FREQ=DAILY;INTERVAL=0", NOW)
+    assert refused == timeutil.Refusal("recurrence", "INTERVAL must be a whole number from 1 to 99")
+    far = timeutil.stored_schedule(2, datetime(9999, 1, 1), datetime(9999, 1, 2), "UTC", None, NOW)
+    assert isinstance(far, timeutil.Refusal) and far.field == "starts_at"
+    fine = timeutil.stored_schedule(3, start, end, "Europe/Berlin", "FREQ=WEEKLY", NOW)
+    assert isinstance(fine, timeutil.Schedule)
+    assert timeutil.next_start(3, start, end, "Europe/Berlin", "FREQ=WEEKLY", NOW) == (
+        start.replace(tzinfo=BERLIN)
+    )
+    assert timeutil.next_start(1, start, end, "Europe/Berlin", "FREQ=DAILY;INTERVAL=0", NOW) is None
+
+
+def test_next_start_is_the_first_occurrence_not_ended() -> None:
+    start, end = datetime(2026, 11, 3, 19), datetime(2026, 11, 3, 21)  # Tuesdays, begun a month ago
+    schedule = timeutil.schedule(start, end, BERLIN, "FREQ=WEEKLY", now=NOW)
+    # Tuesday 1 December 19:00-21:00 has ended by Wednesday; the next is the 8th.
+    assert schedule.next_start(NOW) == datetime(2026, 12, 8, 19, tzinfo=BERLIN)
+    during = datetime(2026, 12, 8, 19, 30, tzinfo=BERLIN)
+    assert schedule.next_start(during) == datetime(2026, 12, 8, 19, tzinfo=BERLIN)
+    one_off = timeutil.schedule(start, end, BERLIN, None, now=NOW)
+    assert one_off.next_start(NOW) is None and one_off.over_at() == datetime(
+        2026, 11, 3, 20, tzinfo=UTC
+    )

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from icalendar import Calendar, Event, vDuration, vRecur, vText
 
+from shared.recurrence import with_utc_until
 from shared.vtimezone import build_vtimezone
 
 PRODID = "-//lowkey//feed 1.0//EN"
@@ -151,22 +152,9 @@ def _add_local_time(event: Event, name: str, moment: datetime, tzid: str) -> Non
 
 
 def _rrule(recurrence: str, zone: ZoneInfo) -> vRecur:
-    """The series rule with a local UNTIL moved to UTC, as RFC 5545 requires with TZID."""
-    rule = vRecur.from_ical(recurrence.strip().removeprefix("RRULE:"))
-    until_values = rule.get("UNTIL")
-    if until_values:
-        rule["UNTIL"] = [_until_utc(until_values[0], zone)]
-    return rule
-
-
-def _until_utc(until: date | datetime, zone: ZoneInfo) -> datetime:
-    if not isinstance(until, datetime):
-        # A date-only UNTIL includes that whole local day.
-        until = datetime.combine(until, time(23, 59, 59))
-    if until.tzinfo is None:
-        # fold=0: an ambiguous wall-clock time means its first occurrence (SPEC).
-        until = until.replace(tzinfo=zone)
-    return until.astimezone(UTC).replace(microsecond=0)
+    """The series rule with UNTIL in UTC, as RFC 5545 requires beside a TZID (the
+    recurrence gate reads every UNTIL form; a local or date-only one is local time)."""
+    return vRecur.from_ical(with_utc_until(recurrence.strip().removeprefix("RRULE:"), zone))
 
 
 def _description(entry: FeedEntry) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
+from shared import timeutil
 from shared.models.events import CheckedEvent, Event, Venue
 
 # The columns an organiser's input sets, in the order of $2.. in INSERT and UPDATE.
@@ -133,11 +134,23 @@ def _input_values(checked: CheckedEvent) -> tuple[Any, ...]:
     )
 
 
-def event_from_row(row: asyncpg.Record) -> Event:
+def event_from_row(row: asyncpg.Record, *, now: datetime | None = None) -> Event:
+    """The API's read shape of an event row, with its next start as of `now` (the clock's
+    by default): every view of an event (read, search, matches) is built here."""
     r = dict(row)
     venue_fields = (r.pop("venue_name"), r.pop("venue_address"), r.pop("lat"), r.pop("lon"))
     has_venue = any(v is not None for v in venue_fields)
     r["venue"] = Venue(*venue_fields) if has_venue else None
+    upcoming = timeutil.next_start(
+        r["id"],
+        r["starts_at"],
+        r["ends_at"],
+        r["timezone"],
+        r["recurrence"],
+        now or datetime.now(UTC),
+    )
+    r["next_starts_at"] = None if upcoming is None else upcoming.replace(tzinfo=None).isoformat()
+    r["next_starts_at_utc"] = None if upcoming is None else upcoming.astimezone(UTC)
     r["starts_at"] = r["starts_at"].isoformat()
     r["ends_at"] = r["ends_at"].isoformat()
     return msgspec.convert(r, Event)

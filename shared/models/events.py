@@ -4,7 +4,7 @@ one field's type cannot say: times in their zone, the series, venue and link per
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, NamedTuple, get_args
 
 import msgspec
@@ -23,6 +23,7 @@ from shared.models.common import (
     TimeZoneName,
     normalise_slug,
 )
+from shared.recurrence import normalise as normalise_recurrence
 from shared.scoring import intensity
 
 Format = Literal["in_person", "online", "hybrid"]
@@ -58,7 +59,9 @@ Recurrence = Annotated[
         min_length=6,
         max_length=300,
         description="RFC 5545 RRULE value, FREQ=DAILY|WEEKLY|MONTHLY|YEARLY, without DTSTART; "
-        "starts_at must be its first occurrence",
+        "starts_at must be its first occurrence; INTERVAL 1-99; no BYHOUR, BYMINUTE, BYSECOND "
+        "or BYSETPOS; UNTIL as a date, a local time or a UTC time; the last occurrence at "
+        "most 10 years ahead",
         examples=["FREQ=WEEKLY;BYDAY=TU"],
     ),
 ]
@@ -192,6 +195,9 @@ class Event(Base):
     starts_at_utc: datetime
     ends_at_utc: datetime
     over_at: datetime | None
+    # The first occurrence that has not ended (local in `timezone`, and UTC); null once over.
+    next_starts_at: str | None
+    next_starts_at_utc: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -237,7 +243,7 @@ def apply_update(base: EventCreate, update: EventUpdate) -> EventCreate:
 _Times = tuple[datetime, datetime, datetime, datetime, datetime | None]
 
 
-def _times(data: EventCreate, errors: list[tuple[str, str]]) -> _Times | None:
+def _times(data: EventCreate, now: datetime, errors: list[tuple[str, str]]) -> _Times | None:
     before = len(errors)
     try:
         tz = timeutil.zone(data.timezone)
@@ -249,6 +255,8 @@ def _times(data: EventCreate, errors: list[tuple[str, str]]) -> _Times | None:
         try:
             local[name] = timeutil.parse_local(getattr(data, name))
             if tz is not None:
+                # The bounds first: a time near the calendar's ends cannot be converted.
+                timeutil.check_bounds(local[name], tz, now=now)
                 timeutil.to_utc(local[name], tz)
         except ValueError as exc:
             errors.append((name, str(exc)))
@@ -258,9 +266,15 @@ def _times(data: EventCreate, errors: list[tuple[str, str]]) -> _Times | None:
         return None
     starts, ends = local["starts_at"], local["ends_at"]
     try:
-        over = timeutil.over_at(starts, ends, tz, data.recurrence)
+        over = timeutil.schedule(starts, ends, tz, data.recurrence, now=now).over_at()
     except ValueError as exc:
         errors.append(("recurrence", str(exc)))
+        return None
+    if over is not None and over <= now:
+        if data.recurrence is None:
+            errors.append(("ends_at", "has passed: the event is already over"))
+        else:
+            errors.append(("recurrence", "has no occurrence left: the series is already over"))
         return None
     return starts, ends, timeutil.to_utc(starts, tz), timeutil.to_utc(ends, tz), over
 
@@ -289,13 +303,18 @@ def _venue(data: EventCreate, can_geocode: bool, errors: list[tuple[str, str]]) 
     return True
 
 
-def check_event(data: EventCreate, *, can_geocode: bool) -> CheckedEvent:
-    """Apply every SPEC rule at once; raises EventInvalid naming each failing field."""
+def check_event(
+    data: EventCreate, *, can_geocode: bool, now: datetime | None = None
+) -> CheckedEvent:
+    """Apply every SPEC rule at once (as of `now`, by default the clock's); raises
+    EventInvalid naming each failing field. Bounded: the rule check examines at most
+    shared.recurrence.DAY_BUDGET days (a few milliseconds)."""
+    now = now or datetime.now(UTC)
     errors: list[tuple[str, str]] = []
     recurrence = data.recurrence
     if recurrence is not None:
         try:
-            recurrence = timeutil.normalise_rrule(recurrence)
+            recurrence = normalise_recurrence(recurrence)
         except ValueError as exc:
             errors.append(("recurrence", str(exc)))
             recurrence = None
@@ -314,7 +333,7 @@ def check_event(data: EventCreate, *, can_geocode: bool) -> CheckedEvent:
         languages=list(dict.fromkeys(data.languages)),
     )
     needs_geocoding = _venue(data, can_geocode, errors)
-    times = _times(data, errors)
+    times = _times(data, now, errors)
     if errors or times is None:
         raise EventInvalid(errors or [("body", "invalid event")])
     starts, ends, starts_utc, ends_utc, over = times
