@@ -1,6 +1,8 @@
 """The weights preview: a seeded sample of users scored against the live events twice,
 with the active and the candidate weights, by the same bulk scorer. Nothing is saved.
 
+Per sampled user it tells only ranks, events and explanations (never a score, component
+or distance, SPEC "Feeds"); numbers appear only in aggregates over the whole sample.
 `compute_preview` is pure; `run_preview` loads its inputs in one read-only transaction.
 """
 
@@ -18,17 +20,27 @@ from shared.bulk_scoring import Matches, prepare, score_chunk
 from shared.db.preview import live_events, sample_profiles
 from shared.db.weights import active_weights
 from shared.models.weights import (
-    Components,
+    MIN_SAMPLE,
     Histogram,
     PreviewMatch,
     PreviewResult,
     PreviewUser,
 )
-from shared.scoring import ScoringEvent, ScoringProfile, Weights
+from shared.scoring import ScoringEvent, ScoringProfile, Weights, next_occurrence_start
 
 TOP_N = 5
 BINS = 10
 EDGES = [round(i / BINS, 1) for i in range(BINS + 1)]
+
+
+class SampleTooSmall(Exception):
+    """Fewer users than the SPEC's minimum sample exist: one user's matches would stand out."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(
+            f"the preview needs at least {MIN_SAMPLE} users to sample from and there are"
+            f" {found}: with fewer, one user's matches would stand out"
+        )
 
 
 class _Ranked(msgspec.Struct, frozen=True):
@@ -56,17 +68,19 @@ def compute_preview(
     ranked_before = _rank(before, active.min_score)
     ranked_after = _rank(after, candidate.min_score)
     texts_before, texts_after = before.explanations(), after.explanations()
+    by_id = {e.id: e for e in events}
+    shown = _Shown(titles, {}, by_id, now)
 
     users: list[PreviewUser] = []
     for index, profile in enumerate(profiles, start=1):
         rb = ranked_before.get(profile.id, _Ranked([], {}))
         ra = ranked_after.get(profile.id, _Ranked([], {}))
         top_before = [
-            _entry(before, texts_before, titles, row, rank)
+            _entry(before, texts_before, shown, row, rank)
             for rank, row in enumerate(rb.rows[:TOP_N], start=1)
         ]
         top_after = [
-            _entry(after, texts_after, titles, row, rank, rb.rank_of)
+            _entry(after, texts_after, shown, row, rank, rb.rank_of)
             for rank, row in enumerate(ra.rows[:TOP_N], start=1)
         ]
         # Changed: a different top list (events or their order), not merely new scores.
@@ -104,10 +118,24 @@ def _rank(matches: Matches, min_score: float) -> dict[int, _Ranked]:
     }
 
 
+class _Shown(msgspec.Struct):
+    """What an entry shows of its event: the title and the next start (looked up once)."""
+
+    titles: dict[int, str]
+    next_starts: dict[int, datetime | None]
+    events: dict[int, ScoringEvent]
+    now: datetime
+
+    def next_start(self, event_id: int) -> datetime | None:
+        if event_id not in self.next_starts:
+            self.next_starts[event_id] = next_occurrence_start(self.events[event_id], self.now)
+        return self.next_starts[event_id]
+
+
 def _entry(
     matches: Matches,
     texts: np.ndarray,
-    titles: dict[int, str],
+    shown: _Shown,
     row: int,
     rank: int,
     rank_of_before: dict[int, int] | None = None,
@@ -116,15 +144,9 @@ def _entry(
     return PreviewMatch(
         rank=rank,
         event_id=event_id,
-        title=titles.get(event_id, ""),
-        score=round(float(matches.score[row]), 4),
-        components=Components(
-            distance=round(float(matches.distance[row]), 4),
-            interest=round(float(matches.interest[row]), 4),
-            comfort=round(float(matches.comfort[row]), 4),
-        ),
-        online=bool(np.isnan(matches.distance_km[row])),
-        explanation=str(texts[row]),
+        title=shown.titles.get(event_id, ""),
+        next_starts_at=shown.next_start(event_id),
+        explanation=str(texts[row]),  # the bulk scorer's texts carry no distance
         rank_before=None if rank_of_before is None else rank_of_before.get(event_id),
     )
 
@@ -146,6 +168,8 @@ async def run_preview(
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         version, active = await active_weights(conn)
         profiles = await sample_profiles(conn, seed=seed, size=sample_size)
+        if len(profiles) < MIN_SAMPLE:
+            raise SampleTooSmall(len(profiles))
         events, titles = await live_events(conn)
     # Scoring is CPU work: keep it off the event loop.
     return await asyncio.to_thread(

@@ -310,13 +310,86 @@ async def test_preview_is_deterministic_and_writes_nothing(
     for user in users:
         assert len(user["before"]) <= 5 and len(user["after"]) <= 5
         for side in ("before", "after"):
-            scores = [m["score"] for m in user[side]]
-            assert scores == sorted(scores, reverse=True)
-            assert [m["rank"] for m in user[side]] == list(range(1, len(scores) + 1))
+            assert [m["rank"] for m in user[side]] == list(range(1, len(user[side]) + 1))
+            assert len({m["event_id"] for m in user[side]}) == len(user[side])
         for match in user["after"]:
-            assert match["score"] >= 0.6 and match["explanation"] and match["title"]
+            assert match["explanation"] and match["title"] and match["next_starts_at"]
             assert match["rank_before"] is not None  # nothing appears when min_score rises
         assert set(user).isdisjoint({"id", "profile_id", "home", "comfort_level"})
+
+
+# What a preview may say about one sampled user (SPEC "Feeds", last paragraph): an index,
+# ranks, the events (ids, titles, next dates) and explanations without distances.
+PER_USER_KEYS = {"sample_index", "changed", "before", "after"}
+PER_ENTRY_KEYS = {"rank", "rank_before", "event_id", "title", "next_starts_at", "explanation"}
+NUMBERS_ALLOWED = {"sample_index", "rank", "rank_before", "event_id"}
+
+
+def _leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, k)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item, key)]
+    return [(key, value)]
+
+
+async def test_preview_carries_no_number_per_sampled_user(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await seed_city(pool, events=24, profiles=40)
+    # Weekly series begun 20-odd days ago: each one's next date is 3 weeks after its first.
+    async with pool.acquire() as conn:
+        firsts = dict(await conn.fetch("SELECT id, starts_at_utc FROM events"))
+        await conn.execute(
+            """UPDATE events SET recurrence = 'FREQ=WEEKLY', over_at = NULL,
+                starts_at = starts_at - interval '23 days', ends_at = ends_at - interval '23 days',
+                starts_at_utc = starts_at_utc - interval '23 days',
+                ends_at_utc = ends_at_utc - interval '23 days'"""
+        )
+    response = await api.post(
+        "/v1/admin/weights/preview",
+        json={"weights": weights(distance=4.0, distance_decay_km=1.0), "sample_size": 40},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    users = result["users"]
+    assert len(users) == 40 and any(u["before"] for u in users) and result["users_changed"] > 0
+    entries = 0
+    for user in users:
+        assert set(user) == PER_USER_KEYS
+        assert isinstance(user["changed"], bool)
+        for entry in user["before"] + user["after"]:
+            entries += 1
+            assert set(entry) <= PER_ENTRY_KEYS, entry
+            assert "km" not in entry["explanation"] and "away" not in entry["explanation"]
+            expected = firsts[entry["event_id"]] - timedelta(days=2)
+            assert datetime.fromisoformat(entry["next_starts_at"]) == expected
+        for key, value in _leaves(user):
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, int | float):
+                assert key in NUMBERS_ALLOWED and isinstance(value, int), (key, value)
+            else:
+                assert isinstance(value, str) and key in {"title", "explanation", "next_starts_at"}
+    assert entries > 40
+    # The aggregates stay: counts and the two 10-bin histograms over the whole sample.
+    assert len(result["histogram"]["before"]) == len(result["histogram"]["after"]) == 10
+    assert result["appeared"] + result["disappeared"] > 0
+
+
+async def test_preview_needs_twenty_users_to_sample(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await seed_city(pool, events=10, profiles=19)
+    body = {"weights": DEFAULTS, "sample_size": 20}
+    response = await api.post("/v1/admin/weights/preview", json=body, headers=admin_headers)
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "at least 20 users" in response.json()["detail"]
+    await seed_city(pool, events=0, profiles=1, seed=8)
+    response = await api.post("/v1/admin/weights/preview", json=body, headers=admin_headers)
+    assert response.status_code == 200 and len(response.json()["users"]) == 20
 
 
 async def test_preview_of_the_active_weights_changes_nothing(
@@ -344,7 +417,7 @@ async def test_preview_seed_picks_the_sample(
     async def tops(seed: int) -> list[list[int]]:
         response = await api.post(
             "/v1/admin/weights/preview",
-            json={"weights": DEFAULTS, "sample_size": 10, "seed": seed},
+            json={"weights": DEFAULTS, "sample_size": 20, "seed": seed},
             headers=admin_headers,
         )
         return [[m["event_id"] for m in u["before"]] for u in response.json()["users"]]
@@ -353,14 +426,24 @@ async def test_preview_seed_picks_the_sample(
     assert await tops(1) != await tops(2)
 
 
-@pytest.mark.parametrize("extra", [{"sample_size": 501}, {"sample_size": 0}, {"seed": -1}])
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"sample_size": 501}, "sample_size"),
+        ({"sample_size": 19}, "sample_size"),
+        ({"sample_size": 1}, "sample_size"),
+        ({"sample_size": 0}, "sample_size"),
+        ({"seed": -1}, "seed"),
+    ],
+)
 async def test_preview_limits(
-    api: AsyncTestClient[Any], admin_headers: dict[str, str], extra: dict[str, int]
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], extra: dict[str, int], field: str
 ) -> None:
     response = await api.post(
         "/v1/admin/weights/preview", json={"weights": DEFAULTS, **extra}, headers=admin_headers
     )
     assert response.status_code == 422
+    assert field in response.json()["detail"]
 
 
 async def test_preview_rejects_a_note(

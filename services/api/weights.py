@@ -19,10 +19,10 @@ from services.api.responses import IdempotencyKey, problems
 from shared.db import weights as db
 from shared.db.outbox import add_outbox, mark_enqueued
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
-from shared.http.problems import Invalid, NotFound
+from shared.http.problems import Conflict, Invalid, NotFound
 from shared.models.common import Page
 from shared.models.weights import PreviewRequest, PreviewResult, WeightsUpdate, WeightVersion
-from shared.preview import run_preview
+from shared.preview import SampleTooSmall, run_preview
 from shared.queue import enqueue_outbox
 from shared.settings import Settings
 
@@ -150,8 +150,13 @@ class AdminWeightsController(Controller):
     async def preview(
         self, data: JSONBody[PreviewRequest], pool: PoolDep, idempotency_key: IdempotencyKey = None
     ) -> PreviewResult:
-        """What a candidate weight set would change for a seeded sample of users; saves
-        nothing. Users are named only by their index in the sample."""
-        return await run_preview(
-            pool, data.weights.to_weights(), sample_size=data.sample_size, seed=data.seed
-        )
+        """What a candidate weight set would change for a seeded sample of users (20 to
+        500); saves nothing. Sampled users are named only by their index and shown only
+        as ranks, events and explanations: no score, component or distance per user, only
+        the aggregate counts and histograms. 409 with fewer than 20 users to sample."""
+        try:
+            return await run_preview(
+                pool, data.weights.to_weights(), sample_size=data.sample_size, seed=data.seed
+            )
+        except SampleTooSmall as exc:
+            raise Conflict(str(exc)) from None

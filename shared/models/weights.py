@@ -18,7 +18,9 @@ DecayKm = Annotated[float, Meta(gt=0, le=1000, description="km, > 0")]
 Fraction = Annotated[float, Meta(ge=0, le=1, description="in [0, 1]")]
 Note = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
 Author = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
-SampleSize = Annotated[int, Meta(ge=1, le=500)]
+# The SPEC: a preview samples at least 20 users, so no one sampled user stands out.
+MIN_SAMPLE = 20
+SampleSize = Annotated[int, Meta(ge=MIN_SAMPLE, le=500, description="users to sample, 20 to 500")]
 Seed = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 
 RELATIVE_FIELDS = ("distance", "interest", "comfort")
@@ -87,23 +89,16 @@ class PreviewRequest(Base):
     seed: Seed = 0
 
 
-class Components(Base):
-    distance: float
-    interest: float
-    comfort: float
-
-
 class PreviewMatch(Base):
-    """One of a sampled user's top matches. No distance: with the venue it would say
-    roughly where the user lives."""
+    """One of a sampled user's top matches: its rank, the event, when it next starts and
+    why it matched. No score, component or distance: a few of those, with the venues,
+    give away where the user lives."""
 
     rank: int
     event_id: int
     title: str
-    score: float
-    components: Components
-    online: bool
-    explanation: str
+    next_starts_at: datetime | None  # the event's next occurrence, in the event's zone
+    explanation: str  # without the distance
     rank_before: int | None = None  # on "after" entries: the rank with the active weights
 
 
