@@ -1,8 +1,8 @@
-"""Browser-test helpers: Debian's chromium driven by Playwright, and a real app served by
-uvicorn on a free loopback port in a background thread.
+"""Browser-test helpers: Debian's chromium driven by Playwright, a real app served by
+uvicorn on a free loopback port in a background thread, and axe-core's WCAG checks.
 
-Without chromium or Playwright the browser tests skip with the reason; under CI=true
-that is a failure, since CI must prove the console works in a browser.
+Without chromium, Playwright or axe-core (`make node-deps`) the browser tests skip with
+the reason; under CI=true that is a failure, since CI must prove the pages work in a browser.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -32,7 +33,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "test-output"
+AXE_CORE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.2 A and AA, as the SPEC asks ("Pages for people").
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+# Phone width the SPEC names: no sideways scrolling at 390 px.
+PHONE = {"width": 390, "height": 844}
 
 
 def require_browser() -> None:
@@ -40,6 +47,8 @@ def require_browser() -> None:
     reason = None
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         reason = f"chromium not found at {CHROMIUM} (apt-get install chromium)"
+    elif not AXE_CORE.exists():
+        reason = f"axe-core not found at {AXE_CORE} (make node-deps)"
     else:
         try:
             import playwright.async_api  # noqa: F401
@@ -78,3 +87,26 @@ def serve(app: Litestar, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+async def with_axe(context: Any) -> None:
+    """Load axe-core into every page the Playwright context opens. An init script runs
+    before the page's own and is not subject to its Content-Security-Policy."""
+    await context.add_init_script(path=str(AXE_CORE))
+
+
+async def axe_violations(page: Any) -> list[str]:
+    """axe-core's WCAG 2.2 A/AA violations on the page as it is now: 'rule-id: node, …'."""
+    result: dict[str, Any] = await page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    return [
+        f"{v['id']}: " + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+        for v in result["violations"]
+    ]
+
+
+async def sideways_overflow(page: Any) -> int:
+    """How many CSS pixels the page is wider than its viewport (0 or less: none)."""
+    overflow: int = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    return overflow

@@ -1,5 +1,5 @@
 """The admin console at /admin: server-rendered pages (Jinja) with htmx, vendored static
-files, its own session and CSRF middleware. `console_setup(settings)` wires it into the
+files, server-side sessions and CSRF middleware. `console_setup(settings)` wires it into the
 API app (an `on_app_init` hook), leaving the JSON API's Bearer-key auth untouched.
 """
 
@@ -21,7 +21,6 @@ from services.api.console.session import (
     SessionController,
     SignInRequired,
     csrf_middleware,
-    session_middleware,
     to_sign_in,
 )
 from shared.settings import Settings
@@ -39,19 +38,41 @@ SECURITY_HEADERS = {
 }
 
 
+# Why a full re-score ran (rescore_runs.reason), said as the end of "…, because …".
+RESCORE_REASONS = {
+    "weights": "new weights were saved",
+    "activate": "an earlier version was re-activated",
+    "nightly": "of the nightly check",
+    "rescore": "a re-score was asked for",
+}
+
+
 def _when(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _local_day(value: datetime | None) -> str:
+    """An event's date in its own zone, as people read it: 'Tue 15 Dec 2026, 19:00 GMT'."""
+    if value is None:
+        return "no date to come"
+    return f"{value:%a} {value.day} {value:%b %Y, %H:%M} {value.tzname() or ''}".rstrip()
+
+
+def _reason(value: str) -> str:
+    return RESCORE_REASONS.get(value, value)
+
+
 def _configure_jinja(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["when"] = _when
+    engine.engine.filters["local_day"] = _local_day
+    engine.engine.filters["reason"] = _reason
 
 
 def console_router(settings: Settings) -> Router:
     return Router(
         path="/",
         route_handlers=[SessionController, OverviewController, WeightsPageController],
-        middleware=[session_middleware(settings), csrf_middleware(settings)],
+        middleware=[csrf_middleware(settings)],
         request_class=HTMXRequest,
         exception_handlers={SignInRequired: to_sign_in},
         include_in_schema=False,

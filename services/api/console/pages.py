@@ -4,6 +4,7 @@ history, re-activation and re-score progress. Rendered on the server; htmx swaps
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -15,11 +16,12 @@ from litestar.response import Redirect, Template
 from services.api.console.forms import FIELDS, parse_preview, parse_update
 from services.api.console.session import signed_in
 from services.api.stats import collect_stats
-from services.api.weights import activate_version, save_weights, weight_history
-from shared.db.weights import active_version, last_rescore_run
+from services.api.weights import MAX_VERSION, activate_version, save_weights, weight_history
+from shared.db.weights import active_version, get_version, last_rescore_run
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
+from shared.http.problems import NotFound
 from shared.models.weights import PreviewResult
-from shared.preview import run_preview
+from shared.preview import SampleTooSmall, run_preview
 
 Form = URLEncodedBody[dict[str, str]]
 HISTORY_ROWS = 20
@@ -59,18 +61,54 @@ class WeightsPageController(Controller):
         request, errors = parse_preview(data)
         result = None
         if request is not None:
-            result = await run_preview(
-                pool,
-                request.weights.to_weights(),
-                sample_size=request.sample_size,
-                seed=request.seed,
-            )
+            try:
+                result = await run_preview(
+                    pool,
+                    request.weights.to_weights(),
+                    sample_size=request.sample_size,
+                    seed=request.seed,
+                )
+            except SampleTooSmall as exc:
+                errors = {"sample": str(exc)}
         return Template("_preview.html", context=_preview_context(result, errors))
+
+    @get("/{version:int}/activate")
+    async def confirm_activate(self, version: FromPath[int], pool: PoolDep) -> Template | Redirect:
+        """Re-activating changes every user's matches: say so, and what it would change,
+        before the button that does it (a plain form: no JavaScript needed)."""
+        async with pool.acquire() as conn:
+            active = await active_version(conn)
+            chosen = await get_version(conn, version) if 1 <= version <= MAX_VERSION else None
+        if chosen is None:
+            raise NotFound(f"no weight version {version}")
+        if chosen.active:
+            return Redirect("/admin/weights", status_code=303)
+        try:
+            preview = await run_preview(pool, chosen.to_weights(), sample_size=50, seed=0)
+        except SampleTooSmall:
+            preview = None
+        return Template(
+            "confirm_activate.html",
+            context={
+                "page": "weights",
+                "version": version,
+                "v": chosen,
+                "active": active,
+                "preview": preview,
+            },
+        )
 
     @post("/{version:int}/activate", status_code=303)
     async def activate(
-        self, version: FromPath[int], pool: PoolDep, queue: QueueDep, settings: SettingsDep
+        self,
+        version: FromPath[int],
+        data: Form,
+        pool: PoolDep,
+        queue: QueueDep,
+        settings: SettingsDep,
     ) -> Redirect:
+        if data.get("confirm") != "yes":  # not from the confirmation page: ask first
+            return Redirect(f"/admin/weights/{version}/activate", status_code=303)
         await activate_version(pool, queue, settings, version)
         return Redirect("/admin/weights", status_code=303)
 
@@ -117,13 +155,7 @@ def _preview_context(result: PreviewResult | None, errors: dict[str, str]) -> di
     changed = [u for u in result.users if u.changed][:SHOWN_USERS]
     peak = max([*result.histogram.before, *result.histogram.after, 1])
     bins = [
-        {
-            "label": f"{lo:.1f} to {hi:.1f}",
-            "before": b,
-            "after": a,
-            "before_pct": round(100 * b / peak),
-            "after_pct": round(100 * a / peak),
-        }
+        {"label": f"{lo:.1f} to {hi:.1f}", "before": b, "after": a}
         for lo, hi, b, a in zip(
             result.histogram.edges,
             result.histogram.edges[1:],
@@ -133,8 +165,9 @@ def _preview_context(result: PreviewResult | None, errors: dict[str, str]) -> di
         )
     ]
     return {
-        "result": msgspec.to_builtins(result),
-        "changed": msgspec.to_builtins(changed),
+        "result": msgspec.to_builtins(result, builtin_types=(datetime,)),
+        "changed": msgspec.to_builtins(changed, builtin_types=(datetime,)),
         "bins": bins,
+        "peak": peak,
         "errors": errors,
     }

@@ -1,9 +1,13 @@
-"""Signing in to the console: the admin key buys an encrypted session cookie (HttpOnly,
-SameSite=Strict, Secure off loopback), every form carries a CSRF token, sign-out clears it.
+"""Signing in to the console. The admin key buys a session kept in PostgreSQL: the cookie
+(HttpOnly, SameSite=Strict, Secure off loopback) holds a random id, the table only its keyed
+hash and the admin key's fingerprint, so sign-out and a new LOWKEY_ADMIN_KEY end it.
+Sign-in attempts are rate-limited per client address; every form carries a CSRF token.
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Any
 from urllib.parse import urlparse
 
@@ -13,22 +17,23 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.middleware.session.base import SessionMiddleware
-from litestar.middleware.session.client_side import (
-    ClientSideSessionBackend,
-    CookieBackendConfig,
-)
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
-from litestar.types import ASGIApp
 
+from services.api.client_address import client_address
+from services.api.ratelimit import hit
 from shared.crypto import constant_time_equals, token_hash
-from shared.http.deps import SettingsDep
+from shared.db import console_sessions as db
+from shared.http.deps import PoolDep, SettingsDep
+from shared.http.problems import TooManyRequests
 from shared.settings import Settings
 
 SESSION_COOKIE = "lowkey_admin"
 CSRF_COOKIE = "lowkey_csrf"
 SESSION_HOURS = 8
+SESSION_ID_BYTES = 32
+# Sign-in attempts per client address per minute: plenty for a person, useless for guessing.
+LOGIN_ATTEMPTS_PER_MINUTE = 10
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -48,29 +53,15 @@ def _secret(settings: Settings, purpose: str) -> bytes:
     return token_hash(settings.secret_key, purpose, purpose="console")
 
 
-def admin_fingerprint(settings: Settings) -> str:
-    """Stored in the session: a changed admin key ends every session made with the old one."""
-    assert settings.admin_key is not None
-    return _secret(settings, "admin:" + settings.admin_key).hex()[:32]
+def admin_fingerprint(settings: Settings) -> bytes:
+    """Stored with each session: a changed admin key ends every session made with the old one."""
+    assert settings.admin_key is not None and settings.secret_key is not None
+    return token_hash(settings.secret_key, settings.admin_key, purpose="console-admin")
 
 
-def _session_middleware(app: ASGIApp, settings: Settings) -> SessionMiddleware[Any]:
-    config = CookieBackendConfig(
-        secret=_secret(settings, "session"),
-        key=SESSION_COOKIE,
-        max_age=SESSION_HOURS * 3600,
-        path="/admin",
-        secure=cookies_secure(settings),
-        httponly=True,
-        samesite="strict",
-    )
-    return SessionMiddleware(app, backend=ClientSideSessionBackend(config=config))
-
-
-def session_middleware(settings: Settings) -> DefineMiddleware:
-    # Built when the app starts: Litestar deep-copies routers, and the cookie backend's
-    # cipher cannot be copied.
-    return DefineMiddleware(_session_middleware, settings=settings)
+def session_id_hash(settings: Settings, session_id: str) -> bytes:
+    assert settings.secret_key is not None
+    return token_hash(settings.secret_key, session_id, purpose="console-session")
 
 
 def csrf_middleware(settings: Settings) -> DefineMiddleware:
@@ -86,13 +77,20 @@ def csrf_middleware(settings: Settings) -> DefineMiddleware:
     return DefineMiddleware(CSRFMiddleware, config=config)
 
 
-def signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard for console pages."""
+async def signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for console pages: a live session made under the current admin key."""
     settings: Settings = connection.app.state.settings
-    session = connection.scope.get("session")
-    held = session.get("admin", "") if isinstance(session, dict) else ""
-    if not settings.admin_key or not constant_time_equals(str(held), admin_fingerprint(settings)):
+    session_id = connection.cookies.get(SESSION_COOKIE)
+    if not settings.admin_key or not session_id:
         raise SignInRequired()
+    id_hash = session_id_hash(settings, session_id)
+    async with connection.app.state.pool.acquire() as conn:
+        held = await db.session_fingerprint(conn, id_hash)
+        if held is None:
+            raise SignInRequired()
+        if not hmac.compare_digest(held, admin_fingerprint(settings)):
+            await db.delete_session(conn, id_hash)  # made under an earlier admin key
+            raise SignInRequired()
 
 
 def to_sign_in(request: Request[Any, Any, Any], _: SignInRequired) -> Response[Any]:
@@ -100,6 +98,29 @@ def to_sign_in(request: Request[Any, Any, Any], _: SignInRequired) -> Response[A
     if request.headers.get("hx-request"):
         return Response(content=None, status_code=200, headers={"HX-Redirect": "/admin/login"})
     return Redirect("/admin/login", status_code=303)
+
+
+def _login_page(error: str | None, status_code: int = 200, **headers: str) -> Template:
+    return Template(
+        "login.html",
+        context={"error": error, "session_hours": SESSION_HOURS},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _set_session_cookie(
+    response: Response[Any], settings: Settings, value: str, *, max_age: int
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=max_age,
+        path="/admin",
+        secure=cookies_secure(settings),
+        httponly=True,
+        samesite="strict",
+    )
 
 
 LoginForm = URLEncodedBody[dict[str, str]]
@@ -110,21 +131,48 @@ class SessionController(Controller):
 
     @get("/login", sync_to_thread=False)
     def login_page(self) -> Template:
-        return Template("login.html", context={"error": None})
+        return _login_page(None)
 
-    @post("/login", status_code=303, sync_to_thread=False)
-    def login(
-        self, request: Request[Any, Any, Any], data: LoginForm, settings: SettingsDep
+    @post("/login", status_code=303)
+    async def login(
+        self, request: Request[Any, Any, Any], data: LoginForm, settings: SettingsDep, pool: PoolDep
     ) -> Response[Any]:
+        # Counted before the key is looked at, so a guesser learns nothing past the limit.
+        address = client_address(request.scope, settings.trusted_proxies)
+        try:
+            await hit(
+                request.app.state.queue, settings, "admin-login", address, LOGIN_ATTEMPTS_PER_MINUTE
+            )
+        except TooManyRequests as exc:
+            retry = (exc.headers or {}).get("Retry-After", "60")
+            message = f"Too many sign-in attempts from here. Try again in {retry} seconds."
+            return _login_page(message, 429, **{"Retry-After": retry})
         key = data.get("admin_key", "")
         if not settings.admin_key or not constant_time_equals(key, settings.admin_key):
-            return Template(
-                "login.html", context={"error": "That key was refused."}, status_code=401
+            return _login_page("That key was refused.", 401)
+        # Always a fresh id: a session id planted before sign-in never becomes signed in.
+        session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
+        async with pool.acquire() as conn:
+            if old := request.cookies.get(SESSION_COOKIE):
+                await db.delete_session(conn, session_id_hash(settings, old))
+            await db.add_session(
+                conn,
+                session_id_hash(settings, session_id),
+                admin_fingerprint(settings),
+                SESSION_HOURS * 3600,
             )
-        request.set_session({"admin": admin_fingerprint(settings)})
-        return Redirect("/admin", status_code=303)
+        response = Redirect("/admin", status_code=303)
+        _set_session_cookie(response, settings, session_id, max_age=SESSION_HOURS * 3600)
+        return response
 
-    @post("/logout", status_code=303, guards=[signed_in], sync_to_thread=False)
-    def logout(self, request: Request[Any, Any, Any]) -> Redirect:
-        request.clear_session()
-        return Redirect("/admin/login", status_code=303)
+    @post("/logout", status_code=303)
+    async def logout(
+        self, request: Request[Any, Any, Any], settings: SettingsDep, pool: PoolDep
+    ) -> Redirect:
+        """Ends the session on the server (a saved copy of the cookie opens nothing)."""
+        if session_id := request.cookies.get(SESSION_COOKIE):
+            async with pool.acquire() as conn:
+                await db.delete_session(conn, session_id_hash(settings, session_id))
+        response = Redirect("/admin/login", status_code=303)
+        _set_session_cookie(response, settings, "", max_age=0)
+        return response
