@@ -189,7 +189,12 @@ def _event(rng: random.Random, i: int, today: date) -> EventCreate:
     venue = {"name": f"{area} {place}", "address": f"{area}, Leeds", "lat": vlat, "lon": vlon}
     return msgspec.convert(
         {
-            "title": f"{title} ({area})" if not online else f"{title} (online)",
+            # Named after where it happens: a hybrid is in its area and online too.
+            "title": f"{title} (online)"
+            if online
+            else f"{title} ({area} and online)"
+            if hybrid
+            else f"{title} ({area})",
             "description": f"{title}: small and friendly; come as you are.",
             "starts_at": start.isoformat(timespec="seconds"),
             "ends_at": (start + timedelta(hours=hours)).isoformat(timespec="seconds"),
