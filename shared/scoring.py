@@ -23,7 +23,7 @@ _SIZE_WORDS = {1: "small", 2: "small", 3: "mid-sized", 4: "large", 5: "large"}
 _STRUCTURE_WORDS = {"structured": "structured", "semi": "semi-structured", "open": "open"}
 _NOISE_WORDS = {"quiet": "quiet", "moderate": "", "loud": "loud"}
 _CURRENCY_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
-CAP_WEEKS = 12  # the feed caps matches per week over this many weeks, from the current one
+CAP_WEEKS = 12  # the feed shows this many calendar weeks, from the current one
 
 
 class Weights(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,11 +126,29 @@ def size_level(group_size: int) -> int:
     return next((i + 1 for i, limit in enumerate(_SIZE_LIMITS) if group_size <= limit), 5)
 
 
-class CappedMatch(msgspec.Struct, frozen=True):
-    """A match that makes the feed; `exdates` are the local wall-clock starts (naive, in
-    the event's zone, as EXDATE;TZID= wants them) of the occurrences left out."""
+class FeedWindow(msgspec.Struct, frozen=True):
+    """The weeks a feed shows: from Monday 00:00 of the current week in the profile's zone
+    to the Monday `CAP_WEEKS` weeks later (exclusive); both aware, in that zone."""
+
+    start: datetime
+    end: datetime
+
+
+class CappedMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A match as the feed shows it. Local times are naive wall-clock times in the event's
+    zone (as DTSTART;TZID= and EXDATE;TZID= want them).
+
+    `starts_at` is the first occurrence the feed shows (a series' DTSTART), `shown` the
+    aware starts of every occurrence it shows. A series also has `until`, the UTC instant
+    its rule ends at in the feed (the earlier of its own end and the window's, in place of
+    any COUNT), and `exdates`, its occurrences after `starts_at` that the feed leaves out
+    (they miss the cap, or fall outside the user's availability).
+    """
 
     event_id: int
+    starts_at: datetime
+    shown: tuple[datetime, ...]
+    until: datetime | None = None
     exdates: tuple[datetime, ...] = ()
 
 
@@ -376,6 +394,17 @@ def with_distance(explanation_text: str, distance_km: float | None) -> str:
     return f"{format_distance(distance_km)} · {explanation_text}"
 
 
+def feed_window(timezone: str, now: datetime, weeks: int = CAP_WEEKS) -> FeedWindow:
+    """The `weeks` weeks a feed shows at `now`, from the Monday of the current week."""
+    tz = ZoneInfo(timezone)
+    today = now.astimezone(tz).date()
+    monday = today - timedelta(days=today.weekday())
+    return FeedWindow(
+        start=datetime.combine(monday, time(0), tzinfo=tz),
+        end=datetime.combine(monday + timedelta(weeks=weeks), time(0), tzinfo=tz),
+    )
+
+
 def weekly_cap(
     profile: ScoringProfile,
     matches: Sequence[tuple[ScoringEvent, float]],
@@ -383,43 +412,61 @@ def weekly_cap(
     now: datetime,
     weeks: int = CAP_WEEKS,
 ) -> list[CappedMatch]:
-    """Per calendar week (Monday to Sunday in the profile's zone) keep the `max_events_per_week`
-    best matches over `weeks` weeks from the current one; the result is best first.
+    """Per calendar week (Monday to Sunday in the profile's zone) of the feed's window, keep
+    the `max_events_per_week` best matches; the result is best first, and nothing in it
+    lies outside the window, so no week a calendar app shows holds more.
 
     A series takes one slot in each week it occurs (however often it occurs that week);
-    occurrences in weeks it misses become EXDATEs, and it drops out only when it misses
-    every week and has no occurrence past the horizon. Only occurrences not yet ended
-    count. Cancelled events take no slot: they stay so the feed can say they are off.
-    Ties go to the lower event id so the feed is stable.
+    an occurrence outside the user's availability takes none and is left out. A match that
+    makes the cap in no week is not in the feed, nor is one with no occurrence in the
+    window. Every occurrence of the current week counts, those already over too, and a
+    cancelled event counts in its place: the slots they hold stay theirs. `now` only
+    chooses the week, so a render is the same all week. Ties go to the lower event id.
     """
-    tz = ZoneInfo(profile.timezone)
-    today = now.astimezone(tz).date()
-    monday = today - timedelta(days=today.weekday())
-    week0 = datetime.combine(monday, time(0), tzinfo=tz)
-    horizon = datetime.combine(monday + timedelta(weeks=weeks), time(0), tzinfo=tz)
+    window = feed_window(profile.timezone, now, weeks)
+    monday = window.start.date()
+    week_zone = window.start.tzinfo
+    # UNTIL is inclusive and the window's end is not.
+    window_until = (window.end - timedelta(seconds=1)).astimezone(UTC)
     taken: dict[int, int] = {}
     kept: list[CappedMatch] = []
     for event, _ in sorted(matches, key=lambda m: (-m[1], m[0].id)):
-        if event.status != "scheduled":
-            kept.append(CappedMatch(event.id))
-            continue
-        duration = event.ends_at - event.starts_at
+        starts = occurrence_starts(event, window.start, window.end)
         by_week: dict[int, list[datetime]] = {}
-        for start in occurrence_starts(event, week0 - duration, horizon):
-            if start + duration > now:
-                week = max(0, (start.astimezone(tz).date() - monday).days // 7)
+        for start in starts:
+            if not profile.availability or available_at(profile, start):
+                week = (start.astimezone(week_zone).date() - monday).days // 7
                 by_week.setdefault(week, []).append(start)
-        won = [w for w in by_week if taken.get(w, 0) < profile.max_events_per_week]
+        won = [week for week in by_week if taken.get(week, 0) < profile.max_events_per_week]
         for week in won:
             taken[week] = taken.get(week, 0) + 1
-        exdates = tuple(
-            sorted(s.replace(tzinfo=None) for w, ss in by_week.items() if w not in won for s in ss)
-        )
-        later = bool(event.recurrence) and occurs_from(event, horizon, now=now)
-        if won or later or not by_week:
-            kept.append(CappedMatch(event.id, exdates if event.recurrence else ()))
+        shown = sorted(start for week in won for start in by_week[week])
+        if shown:
+            kept.append(_as_shown(event, starts, shown, window_until))
     return kept
 
 
-def tz_of(event: ScoringEvent) -> ZoneInfo:
-    return ZoneInfo(event.timezone)
+def _as_shown(
+    event: ScoringEvent, starts: list[datetime], shown: list[datetime], window_until: datetime
+) -> CappedMatch:
+    """A kept match: its first shown occurrence, and for a series its feed UNTIL and the
+    occurrences between the two that are left out."""
+    tz = ZoneInfo(event.timezone)
+
+    def local(start: datetime) -> datetime:
+        return start.astimezone(tz).replace(tzinfo=None, fold=0)
+
+    first = shown[0]
+    if not event.recurrence:
+        return CappedMatch(event_id=event.id, starts_at=local(first), shown=tuple(shown))
+    last = starts[-1]
+    # Nothing after its last occurrence in the window: the series' own end comes first.
+    ends_in_window = next_occurrence_start(event, last + (event.ends_at - event.starts_at)) is None
+    visible = set(shown)
+    return CappedMatch(
+        event_id=event.id,
+        starts_at=local(first),
+        shown=tuple(shown),
+        until=last.astimezone(UTC) if ends_in_window else window_until,
+        exdates=tuple(local(s) for s in starts if s > first and s not in visible),
+    )

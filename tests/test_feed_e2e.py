@@ -8,18 +8,40 @@ profile's matches bumps `profiles.matches_version`, or the stored render would b
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import asyncpg
+import icalendar
 from litestar.testing import AsyncTestClient
 
+from services.feed.render import load_feed
 from services.worker.cron import drop_over
+from shared.settings import Settings
 from tests.factories import bearer, create_organiser
-from tests.test_feed_service import feed_path, monday, new_event, new_profile, read_everywhere, uid
+from tests.test_feed_service import (
+    BERLIN,
+    feed_path,
+    feed_token,
+    monday,
+    move_event,
+    new_event,
+    new_profile,
+    read_everywhere,
+    uid,
+)
 
 Client = AsyncTestClient[Any]
 Drain = Callable[[], Awaitable[int]]
+WEIGHT_FIELDS = (
+    "distance",
+    "interest",
+    "comfort",
+    "distance_decay_km",
+    "online_score",
+    "stretch_penalty",
+    "min_score",
+)
 
 
 async def feed_events(feed: Client, profile: dict[str, Any]) -> dict[str, Any]:
@@ -188,13 +210,19 @@ async def test_a_weight_change_rescored_in_chunks_reaches_the_feed(
     assert read_everywhere(after.content)["events"] == {}
 
 
-async def test_dropping_matches_of_events_over_bumps_their_profiles(
+async def test_dropping_matches_of_events_over_for_a_week_bumps_their_profiles(
     api: Client, pool: asyncpg.Pool, admin_headers: dict[str, str], drain_queue: Drain
 ) -> None:
     profile, _, event = await matched_profile(api, admin_headers, drain_queue)
     far = await new_profile(api, home={"lat": 53.55, "lon": 9.99}, radius_km=5)
     await drain_queue()
+    # Over for less than a week: its slot in this week's feed stays, so does the match.
     await pool.execute("UPDATE events SET over_at = now() WHERE id = $1", event["id"])
+    assert await drop_over({"pool": pool}) == 0
+    await pool.execute(
+        "UPDATE events SET over_at = now() - interval '8 days 1 minute' WHERE id = $1",
+        event["id"],
+    )
     before = [await matches_version(pool, p) for p in (profile, far)]
 
     dropped = await drop_over({"pool": pool})
@@ -204,38 +232,40 @@ async def test_dropping_matches_of_events_over_bumps_their_profiles(
     assert [await matches_version(pool, p) for p in (profile, far)] == [before[0] + 1, before[1]]
 
 
-async def test_a_render_goes_stale_when_its_first_event_is_over(
+async def test_an_event_over_this_week_keeps_its_match_and_slot_through_rescores(
     api: Client,
-    feed: Client,
     pool: asyncpg.Pool,
+    settings: Settings,
     admin_headers: dict[str, str],
     drain_queue: Drain,
 ) -> None:
     profile, key, event = await matched_profile(api, admin_headers, drain_queue)
-    later = await new_event(api, key, monday(2))
+    later = await new_event(api, key, monday(1) + timedelta(days=2), title="Later")
     await drain_queue()
-    assert sorted(await feed_events(feed, profile)) == sorted([uid(event), uid(later)])
-    version = await matches_version(pool, profile)
+    # This Monday 08:00-10:00, over by Monday noon, holds the week's one slot (it scores as
+    # well as the one this Sunday, and has the lower id).
+    await move_event(pool, event, datetime.combine(monday(0), time(8)))
+    await move_event(pool, later, datetime.combine(monday(0) + timedelta(days=6), time(19)))
+    me = bearer(profile["token"])
+    patched = await api.patch("/v1/me", json={"max_events_per_week": 1}, headers=me)
+    assert patched.status_code == 200, patched.text
+    await drain_queue()  # the profile's re-score
+    noon = datetime.combine(monday(0), time(12), BERLIN)
 
-    # The render holds until the first of its events is over.
-    fresh_until, first_end = await pool.fetchrow(
-        "SELECT r.fresh_until, e.over_at FROM feed_renders r, events e"
-        " WHERE r.profile_id = $1 AND e.id = $2",
-        profile["id"],
-        event["id"],
+    async def shown() -> list[str]:
+        await pool.execute("DELETE FROM feed_renders WHERE profile_id = $1", profile["id"])
+        served = await load_feed(pool, settings, feed_token(profile), now=noon)
+        assert served is not None and served.body is not None
+        return [str(e["UID"]) for e in icalendar.Calendar.from_ical(served.body).walk("VEVENT")]
+
+    assert await shown() == [uid(event)], "the ended one-off lost its slot to a later one"
+
+    # A full re-score (a weight change) carries the ended event's match over too.
+    current = (await api.get("/v1/admin/weights", headers=admin_headers)).json()
+    weights = {k: current[k] for k in WEIGHT_FIELDS}
+    saved = await api.put(
+        "/v1/admin/weights", json={**weights, "note": "same again"}, headers=admin_headers
     )
-    assert fresh_until == first_end
-
-    # Time passes until that end, and no writer touches anything (triggers off): as if
-    # the event had been made to end now, and the render made before with that end.
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL session_replication_role = replica")
-        ended = await conn.fetchval(
-            "UPDATE events SET over_at = now() WHERE id = $1 RETURNING over_at", event["id"]
-        )
-        await conn.execute(
-            "UPDATE feed_renders SET fresh_until = $2 WHERE profile_id = $1", profile["id"], ended
-        )
-    assert await matches_version(pool, profile) == version
-
-    assert sorted(await feed_events(feed, profile)) == [uid(later)]
+    assert saved.status_code == 201, saved.text
+    await drain_queue()
+    assert await shown() == [uid(event)]

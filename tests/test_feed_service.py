@@ -19,7 +19,7 @@ import icalendar
 import pytest
 from litestar.testing import AsyncTestClient
 
-from services.feed.render import load_feed, local_date, render_key
+from services.feed.render import load_feed, render_key, window_monday
 from shared.crypto import token_hash
 from shared.db.feeds import feed_state
 from shared.db.matches import upsert_pairs
@@ -317,27 +317,40 @@ async def test_unchanged_matches_give_identical_bytes_across_requests_and_render
     assert again.headers["last-modified"] == format_datetime(kept, usegmt=True)
 
 
-async def test_a_new_day_rerenders_but_keeps_last_modified_when_bytes_are_equal(
+async def test_a_render_holds_all_week_and_a_new_week_keeps_last_modified_if_bytes_are_equal(
     api: Client, pool: asyncpg.Pool, settings: Settings, organiser_key: str
 ) -> None:
     profile = await new_profile(api)
     await match(pool, profile, await new_event(api, organiser_key, monday(2)))
-    today = await load_feed(pool, settings, feed_token(profile))
+    token = feed_token(profile)
+
+    async def stored_key() -> str:
+        key: str = await pool.fetchval(
+            "SELECT render_key FROM feed_renders WHERE profile_id = $1", profile["id"]
+        )
+        return key
+
+    week_start = datetime.combine(monday(0), time(0, 30), BERLIN)
+    first = await load_feed(pool, settings, token, now=week_start)
+    assert first is not None
+    key = await stored_key()
+    assert key.startswith(f"v2:{monday(0).isoformat()}:")
     await pool.execute(
         "UPDATE feed_renders SET last_modified = last_modified - interval '1 hour'"
         " WHERE profile_id = $1",
         profile["id"],
     )
-    tomorrow = await load_feed(
-        pool, settings, feed_token(profile), now=datetime.now(UTC) + timedelta(days=1)
-    )
-    assert today is not None and tomorrow is not None
-    assert tomorrow.body == today.body and tomorrow.etag == today.etag
-    assert tomorrow.last_modified == today.last_modified - timedelta(hours=1)
-    key = await pool.fetchval(
-        "SELECT render_key FROM feed_renders WHERE profile_id = $1", profile["id"]
-    )
-    assert key.startswith(f"v1:{(datetime.now(BERLIN) + timedelta(days=1)).date().isoformat()}:")
+    # Sunday night is still the same week: the stored render is served as it is.
+    sunday = await load_feed(pool, settings, token, now=week_start + timedelta(days=6, hours=23))
+    assert sunday is not None and await stored_key() == key
+    assert sunday.last_modified == first.last_modified - timedelta(hours=1)
+    # Monday: the window moves on, the feed is rendered again; equal bytes keep their time.
+    next_week = await load_feed(pool, settings, token, now=week_start + timedelta(weeks=1))
+    assert next_week is not None
+    assert await stored_key() == key.replace(monday(0).isoformat(), monday(1).isoformat(), 1)
+    assert await stored_key() != key
+    assert next_week.body == first.body and next_week.etag == first.etag
+    assert next_week.last_modified == first.last_modified - timedelta(hours=1)
 
 
 async def test_event_update_keeps_uid_and_raises_sequence(
@@ -398,16 +411,58 @@ async def test_deleted_event_is_gone(
     assert sorted(events) == [uid(kept)]
 
 
-async def test_events_that_are_over_leave_the_feed(
+# Test-only: an event moved in time (events cannot be posted in the past), as if it had
+# been posted before; the trigger bumps the matched profiles as any event edit does.
+MOVE_EVENT = """
+UPDATE events SET starts_at = $2::timestamp, ends_at = $3::timestamp,
+    starts_at_utc = $2::timestamp AT TIME ZONE timezone,
+    ends_at_utc = $3::timestamp AT TIME ZONE timezone,
+    over_at = $3::timestamp AT TIME ZONE timezone, updated_at = now(), sequence = sequence + 1
+WHERE id = $1
+"""
+
+
+async def move_event(pool: asyncpg.Pool, event: dict[str, Any], starts: datetime) -> None:
+    """A one-off moved to start at `starts` (naive, Berlin), two hours long."""
+    await pool.execute(MOVE_EVENT, event["id"], starts, starts + timedelta(hours=2))
+
+
+async def test_events_over_before_this_week_leave_the_feed(
     api: Client, feed: Client, pool: asyncpg.Pool, organiser_key: str
 ) -> None:
     profile = await new_profile(api)
     event = await new_event(api, organiser_key, monday(1))
     await match(pool, profile, event)
     assert uid(event) in (await get_feed(feed, profile)).text
-    # As if its end had just passed.
-    await pool.execute("UPDATE events SET over_at = now() WHERE id = $1", event["id"])
+    # Last Sunday evening: a past week, outside the window.
+    await move_event(pool, event, datetime.combine(monday(0) - timedelta(days=1), time(19)))
     assert uid(event) not in (await get_feed(feed, profile)).text
+
+
+async def test_this_weeks_ended_and_cancelled_events_keep_their_slots(
+    api: Client, pool: asyncpg.Pool, settings: Settings, organiser_key: str
+) -> None:
+    profile = await new_profile(api, max_events_per_week=2)
+    ended, cancelled, later = [
+        await new_event(api, organiser_key, monday(1), title=t) for t in ("A", "B", "C")
+    ]
+    for event, score in ((ended, 0.9), (cancelled, 0.8), (later, 0.7)):
+        await match(pool, profile, event, score)
+    # This Monday 08:00-10:00 (over by Monday noon), and this Thursday and Sunday evenings.
+    await move_event(pool, ended, datetime.combine(monday(0), time(8)))
+    await move_event(pool, cancelled, datetime.combine(monday(0) + timedelta(days=3), time(19)))
+    await move_event(pool, later, datetime.combine(monday(0) + timedelta(days=6), time(19)))
+    off = await api.post(f"/v1/events/{cancelled['id']}/cancel", headers=bearer(organiser_key))
+    assert off.status_code == 200, off.text
+    token = feed_token(profile)
+    noon = datetime.combine(monday(0), time(12), BERLIN)
+    for moment in (noon, noon + timedelta(days=6, hours=11)):  # Monday noon to Sunday 23:00
+        served = await load_feed(pool, settings, token, now=moment)
+        assert served is not None and served.body is not None
+        await pool.execute("DELETE FROM feed_renders WHERE profile_id = $1", profile["id"])
+        calendar = icalendar.Calendar.from_ical(served.body)
+        shown = {str(e["UID"]): str(e["STATUS"]) for e in calendar.walk("VEVENT")}
+        assert shown == {uid(ended): "CONFIRMED", uid(cancelled): "CANCELLED"}
 
 
 async def test_cache_key_follows_every_write_to_matches(
@@ -417,12 +472,12 @@ async def test_cache_key_follows_every_write_to_matches(
     first = await new_event(api, organiser_key, monday(1))
     second = await new_event(api, organiser_key, monday(2))
     lookup = token_hash(settings.secret_key or "", feed_token(profile), purpose="feed")
-    today = local_date("Europe/Berlin", datetime.now(UTC))
+    week = window_monday("Europe/Berlin", datetime.now(UTC))
 
     async def key() -> str:
         state = await feed_state(pool, lookup, None)
         assert state is not None
-        return render_key(state, today, settings.public_url)
+        return render_key(state, week, settings.public_url)
 
     keys = [await key()]
     await match(pool, profile, first, 0.8)  # insert
@@ -440,10 +495,10 @@ async def test_cache_key_follows_every_write_to_matches(
     assert len(set(keys)) == len(keys)
     # Nothing written: the key holds.
     assert await key() == keys[-1]
-    # Another local date: another key.
+    # Another week: another key.
     state = await feed_state(pool, lookup, None)
     assert state is not None
-    assert render_key(state, today + timedelta(days=1), settings.public_url) != keys[-1]
+    assert render_key(state, week + timedelta(weeks=1), settings.public_url) != keys[-1]
 
 
 # --- tokens ------------------------------------------------------------------------------
@@ -707,7 +762,7 @@ def _next_eu_dst_change(after: date) -> date:
 
 
 async def test_a_weekly_series_across_a_dst_change_reads_the_same_everywhere(
-    api: Client, feed: Client, pool: asyncpg.Pool, organiser_key: str
+    api: Client, pool: asyncpg.Pool, settings: Settings, organiser_key: str
 ) -> None:
     profile = await new_profile(api, max_events_per_week=5)
     change = _next_eu_dst_change(monday(1))
@@ -718,7 +773,12 @@ async def test_a_weekly_series_across_a_dst_change_reads_the_same_everywhere(
         api, organiser_key, start, recurrence="FREQ=WEEKLY;BYDAY=TU;COUNT=8", title="Choir"
     )
     await match(pool, profile, series, 0.8)
-    ics = (await get_feed(feed, profile)).content
+    # Read in the series' first week, when the whole series lies in the feed's window.
+    served = await load_feed(
+        pool, settings, feed_token(profile), now=datetime.combine(start, time(9), BERLIN)
+    )
+    assert served is not None and served.body is not None
+    ics = served.body
 
     python = parse_with_python(ics, *WINDOW)["events"][uid(series)]["occurrences"]
     require_icaljs()

@@ -21,6 +21,7 @@ from shared.vtimezone import zone_transitions
 GOLDEN = Path(__file__).parent / "golden" / "feed_basic.ics"
 PUBLIC_URL = "https://lowkey.example"
 UPDATED = datetime(2026, 2, 1, 10, 30, 15, 123456, tzinfo=UTC)
+WINDOW_UNTIL = datetime(2026, 5, 24, 22, 59, 59, tzinfo=UTC)
 ZONES = ("Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC")
 
 
@@ -44,11 +45,13 @@ def make_entry(**overrides: Any) -> FeedEntry:
 
 
 def basic_entries() -> list[FeedEntry]:
-    """The golden feed: a capped weekly series, a cancelled online one-off, a hybrid."""
+    """The golden feed: a capped weekly series ending with the window (23:59:59 on its last
+    Sunday, London time), a cancelled online one-off, a hybrid."""
     return [
         make_entry(
             event_id=12,
-            recurrence="FREQ=WEEKLY;BYDAY=TU;UNTIL=20260526T190000",
+            recurrence="FREQ=WEEKLY;BYDAY=TU;COUNT=40",
+            until=WINDOW_UNTIL,
             exdates=(datetime(2026, 3, 31, 19, 0), datetime(2026, 3, 17, 19, 0)),
             sequence=3,
         ),
@@ -179,8 +182,9 @@ def test_round_trip_through_icalendar_keeps_every_field() -> None:
     assert series.decoded("DTSTAMP") == UPDATED.replace(microsecond=0)
     assert series.decoded("LAST-MODIFIED") == UPDATED.replace(microsecond=0)
     assert series["SEQUENCE"] == 3
-    # UNTIL was local (19:00 BST) and must be UTC alongside a TZID.
-    assert series["RRULE"]["UNTIL"] == [datetime(2026, 5, 26, 18, 0, tzinfo=UTC)]
+    # The feed's UNTIL, in UTC alongside a TZID, in place of the rule's COUNT.
+    assert series["RRULE"]["UNTIL"] == [WINDOW_UNTIL]
+    assert "COUNT" not in series["RRULE"]
     assert series["RRULE"]["FREQ"] == ["WEEKLY"]
     assert str(series["LOCATION"]) == "Central Library, 1 High Street, London"
     assert (series["GEO"].latitude, series["GEO"].longitude) == (51.5072, -0.1276)
@@ -265,6 +269,24 @@ def test_until_is_written_in_utc(rule: str, until: str | None) -> None:
         assert "UNTIL" not in rrule
     else:
         assert f"UNTIL={until}" in rrule
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["FREQ=WEEKLY;COUNT=30", "FREQ=WEEKLY;UNTIL=20270101T000000", "FREQ=WEEKLY;UNTIL=20270101"],
+)
+def test_the_feeds_until_replaces_the_rules_own_end(rule: str) -> None:
+    berlin_until = WINDOW_UNTIL.astimezone(ZoneInfo("Europe/Berlin"))
+    for until in (WINDOW_UNTIL, berlin_until):
+        lines = unfolded_lines(render([make_entry(recurrence=rule, until=until)]))
+        assert [line for line in lines if line.startswith("RRULE:FREQ=WEEKLY")] == [
+            "RRULE:FREQ=WEEKLY;UNTIL=20260524T225959Z"
+        ]
+
+
+def test_until_must_be_aware() -> None:
+    with pytest.raises(ValueError, match="until"):
+        make_entry(recurrence="FREQ=WEEKLY", until=datetime(2026, 5, 24, 23, 59, 59))
 
 
 @pytest.mark.parametrize("zone", ZONES)

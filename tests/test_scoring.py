@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -21,6 +22,7 @@ from shared.scoring import (
     comfort_score,
     distance_score,
     explanation,
+    feed_window,
     intensity,
     interest_score,
     is_eligible,
@@ -218,23 +220,51 @@ def test_series_availability_uses_its_next_occurrence() -> None:
 # -- weekly cap -----------------------------------------------------------------------------
 
 
+def tuesdays(**changes: Any) -> ScoringEvent:
+    """A weekly Tuesday 19:00-21:00 series in Berlin, starting on NOW's Tuesday."""
+    fields: dict[str, Any] = {
+        "id": 10,
+        "starts_at": datetime(2026, 3, 3, 19, 0),
+        "ends_at": datetime(2026, 3, 3, 21, 0),
+        "recurrence": "FREQ=WEEKLY;BYDAY=TU",
+        **changes,
+    }
+    return event(**fields)
+
+
+def berlin(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=ZoneInfo("Europe/Berlin"))
+
+
+# The window at NOW: Monday 2 March 2026 00:00 Berlin to Monday 25 May (12 weeks).
+WINDOW_UNTIL = datetime(2026, 5, 24, 21, 59, 59, tzinfo=UTC)  # 23:59:59 Berlin, CEST
+
+
+def test_feed_window_is_twelve_weeks_from_the_local_monday() -> None:
+    window = feed_window("Europe/Berlin", NOW)
+    assert (window.start, window.end) == (berlin(2026, 3, 2), berlin(2026, 5, 25))
+    # Sunday 23:30 UTC is already Monday in Berlin: the next week's window.
+    sunday_night = datetime(2026, 3, 8, 23, 30, tzinfo=UTC)
+    assert feed_window("Europe/Berlin", sunday_night).start == berlin(2026, 3, 9)
+    assert feed_window("America/New_York", sunday_night).start.date() == date(2026, 3, 2)
+
+
 def test_weekly_cap_with_a_series_and_exdates() -> None:
-    weekly = event(
-        id=10,
-        starts_at=datetime(2026, 3, 3, 19, 0),  # Tuesdays
-        ends_at=datetime(2026, 3, 3, 21, 0),
-        recurrence="FREQ=WEEKLY;BYDAY=TU",
-    )
+    weekly = tuesdays()
     best_wk2 = event(id=20, starts_at=datetime(2026, 3, 11, 18), ends_at=datetime(2026, 3, 11, 20))
     also_wk2 = event(id=21, starts_at=datetime(2026, 3, 12, 18), ends_at=datetime(2026, 3, 12, 20))
     far = event(id=30, starts_at=datetime(2026, 9, 1, 18), ends_at=datetime(2026, 9, 1, 20))
     one = profile(max_events_per_week=1)
     kept = weekly_cap(one, [(weekly, 0.5), (best_wk2, 0.9), (also_wk2, 0.8), (far, 0.1)], now=NOW)
-    assert kept == [
-        CappedMatch(20),
-        CappedMatch(10, (datetime(2026, 3, 10, 19, 0),)),  # its week-2 Tuesday lost to id 20
-        CappedMatch(30),  # past the 12 weeks: not capped
-    ]
+    assert [m.event_id for m in kept] == [20, 10]  # id 30 lies beyond the window: not shown
+    assert kept[0] == CappedMatch(
+        event_id=20, starts_at=datetime(2026, 3, 11, 18), shown=(berlin(2026, 3, 11, 18),)
+    )
+    series = kept[1]
+    assert series.starts_at == datetime(2026, 3, 3, 19)
+    assert series.until == WINDOW_UNTIL
+    assert series.exdates == (datetime(2026, 3, 10, 19, 0),)  # its week-2 Tuesday lost to 20
+    assert len(series.shown) == 11 and berlin(2026, 3, 10, 19) not in series.shown
     two = weekly_cap(
         profile(max_events_per_week=2), [(weekly, 0.5), (best_wk2, 0.9), (also_wk2, 0.8)], now=NOW
     )
@@ -243,12 +273,7 @@ def test_weekly_cap_with_a_series_and_exdates() -> None:
 
 
 def test_weekly_cap_drops_a_short_series_that_misses_every_week() -> None:
-    short = event(
-        id=10,
-        starts_at=datetime(2026, 3, 3, 19, 0),
-        ends_at=datetime(2026, 3, 3, 21, 0),
-        recurrence="FREQ=WEEKLY;BYDAY=TU;COUNT=2",
-    )
+    short = tuesdays(recurrence="FREQ=WEEKLY;BYDAY=TU;COUNT=2")
     daily = event(
         id=5,
         starts_at=datetime(2026, 3, 2, 18),
@@ -256,7 +281,83 @@ def test_weekly_cap_drops_a_short_series_that_misses_every_week() -> None:
         recurrence="FREQ=DAILY",
     )
     kept = weekly_cap(profile(max_events_per_week=1), [(short, 0.4), (daily, 0.9)], now=NOW)
-    assert kept == [CappedMatch(5)]
+    assert [m.event_id for m in kept] == [5]
+    assert kept[0].until == WINDOW_UNTIL and len(kept[0].shown) == 12 * 7
+
+
+def test_a_series_begun_in_the_past_starts_at_its_first_occurrence_in_the_window() -> None:
+    old = tuesdays(starts_at=datetime(2025, 1, 7, 19), ends_at=datetime(2025, 1, 7, 21))
+    (kept,) = weekly_cap(profile(), [(old, 0.5)], now=NOW)
+    assert kept.starts_at == datetime(2026, 3, 3, 19)
+    assert kept.shown[0] == berlin(2026, 3, 3, 19) and kept.shown[-1] == berlin(2026, 5, 19, 19)
+    assert kept.until == WINDOW_UNTIL and kept.exdates == ()
+
+
+def test_a_series_ending_in_the_window_ends_at_its_own_last_occurrence() -> None:
+    for rule in ("FREQ=WEEKLY;BYDAY=TU;COUNT=3", "FREQ=WEEKLY;BYDAY=TU;UNTIL=20260317T235959"):
+        (kept,) = weekly_cap(profile(), [(tuesdays(recurrence=rule), 0.5)], now=NOW)
+        assert kept.until == datetime(2026, 3, 17, 18, 0, tzinfo=UTC), rule
+        assert len(kept.shown) == 3
+
+
+def test_a_first_occurrence_that_misses_the_cap_moves_dtstart_on() -> None:
+    weekly = tuesdays()
+    better = event(id=20, starts_at=datetime(2026, 3, 5, 18), ends_at=datetime(2026, 3, 5, 20))
+    kept = weekly_cap(profile(max_events_per_week=1), [(weekly, 0.5), (better, 0.9)], now=NOW)
+    series = next(m for m in kept if m.event_id == 10)
+    assert series.starts_at == datetime(2026, 3, 10, 19)  # week 1 went to id 20
+    assert series.exdates == ()
+
+
+def test_occurrences_outside_availability_are_exdates_and_take_no_slot() -> None:
+    mondays_and_tuesdays = tuesdays(recurrence="FREQ=WEEKLY;BYDAY=MO,TU", id=10)
+    mondays_and_tuesdays = msgspec.structs.replace(
+        mondays_and_tuesdays,
+        starts_at=datetime(2026, 3, 2, 19),
+        ends_at=datetime(2026, 3, 2, 21),
+    )
+    tuesday_evenings = availability_from_wire([{"days": ["tue"], "from": "18:00", "to": "22:00"}])
+    thursday = event(id=20, starts_at=datetime(2026, 3, 5, 19), ends_at=datetime(2026, 3, 5, 21))
+    user = profile(max_events_per_week=2, availability=tuesday_evenings)
+    kept = weekly_cap(user, [(mondays_and_tuesdays, 0.9), (thursday, 0.5)], now=NOW)
+    # The Thursday one-off lies outside every window: not shown, though a slot is free.
+    assert [m.event_id for m in kept] == [10]
+    (series,) = kept
+    assert series.starts_at == datetime(2026, 3, 3, 19)  # the first Monday is outside
+    assert all(s.weekday() == 1 for s in series.shown) and len(series.shown) == 12
+    assert series.exdates == tuple(datetime(2026, 3, 9, 19) + timedelta(weeks=n) for n in range(11))
+
+
+def test_this_weeks_ended_occurrences_and_cancelled_events_keep_their_slots() -> None:
+    monday_one_off = event(
+        id=20, starts_at=datetime(2026, 3, 2, 8), ends_at=datetime(2026, 3, 2, 9)
+    )
+    cancelled = event(
+        id=21,
+        starts_at=datetime(2026, 3, 4, 18),
+        ends_at=datetime(2026, 3, 4, 20),
+        status="cancelled",
+    )
+    later = event(id=22, starts_at=datetime(2026, 3, 6, 18), ends_at=datetime(2026, 3, 6, 20))
+    user = profile(max_events_per_week=2)
+    matches = [(monday_one_off, 0.9), (cancelled, 0.8), (later, 0.7)]
+    # NOW is Monday 10:00 Berlin: the 08:00 one-off is over, the cancelled one is off.
+    for moment in (NOW, NOW + timedelta(days=6, hours=13)):  # ... to Sunday 23:00
+        assert [m.event_id for m in weekly_cap(user, matches, now=moment)] == [20, 21]
+    # A week on, they belong to a past week: the window has moved past them.
+    week_on = NOW + timedelta(weeks=1)
+    assert weekly_cap(user, matches, now=week_on) == []
+
+
+def test_the_cap_is_the_same_all_week_and_moves_with_the_week() -> None:
+    user = profile(max_events_per_week=1)
+    matches = [(tuesdays(), 0.5), (tuesdays(id=11, recurrence="FREQ=WEEKLY;BYDAY=WE"), 0.4)]
+    week = [weekly_cap(user, matches, now=NOW + timedelta(hours=h)) for h in range(0, 6 * 24, 7)]
+    assert all(result == week[0] for result in week)
+    assert [m.event_id for m in week[0]] == [10]
+    moved = weekly_cap(user, matches, now=NOW + timedelta(weeks=1))
+    assert moved[0].starts_at == datetime(2026, 3, 10, 19)
+    assert moved[0].until == datetime(2026, 5, 31, 21, 59, 59, tzinfo=UTC)
 
 
 # -- properties -----------------------------------------------------------------------------

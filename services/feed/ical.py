@@ -44,6 +44,9 @@ class FeedEntry(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
     explanation: str = ""  # the match explanation without the distance
     recurrence: str | None = None  # RRULE value, e.g. "FREQ=WEEKLY;BYDAY=TU"
+    # Aware: where the series ends in this feed (the window's end or its own), written as
+    # a UTC UNTIL in place of the rule's COUNT or UNTIL; None keeps the rule's own end.
+    until: datetime | None = None
     exdates: tuple[datetime, ...] = ()  # local naive starts left out by the weekly cap
     status: Literal["scheduled", "cancelled"] = "scheduled"
     sequence: int = 0
@@ -58,8 +61,8 @@ class FeedEntry(msgspec.Struct, frozen=True, kw_only=True):
         naive = (self.starts_at, self.ends_at, *self.exdates)
         if any(moment.tzinfo is not None for moment in naive):
             raise ValueError("starts_at, ends_at and exdates are local naive datetimes")
-        if self.updated_at.tzinfo is None:
-            raise ValueError("updated_at must be timezone-aware")
+        if self.updated_at.tzinfo is None or (self.until and self.until.tzinfo is None):
+            raise ValueError("updated_at and until must be timezone-aware")
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         try:
@@ -124,7 +127,7 @@ def _render_event(entry: FeedEntry, base_url: str) -> Event:
     _add_local_time(event, "dtstart", entry.starts_at, entry.timezone)
     _add_local_time(event, "dtend", entry.ends_at, entry.timezone)
     if entry.recurrence:
-        event.add("rrule", _rrule(entry.recurrence, ZoneInfo(entry.timezone)))
+        event.add("rrule", _ending_at(_rrule(entry.recurrence, ZoneInfo(entry.timezone)), entry))
         for excluded in sorted(set(entry.exdates)):
             # One date per EXDATE line: the form every client reads alike.
             _add_local_time(event, "exdate", excluded, entry.timezone)
@@ -138,6 +141,14 @@ def _render_event(entry: FeedEntry, base_url: str) -> Event:
     # Suggestions never mark the user busy.
     event.add("transp", "TRANSPARENT")
     return event
+
+
+def _ending_at(rule: vRecur, entry: FeedEntry) -> vRecur:
+    """The rule as this feed shows it: ending at `entry.until`, in UTC, when set."""
+    if entry.until is not None:
+        rule.pop("COUNT", None)
+        rule["UNTIL"] = [entry.until.astimezone(UTC).replace(microsecond=0)]
+    return rule
 
 
 def _add_local_time(event: Event, name: str, moment: datetime, tzid: str) -> None:
@@ -196,7 +207,9 @@ def _zone_years(entries: Iterable[FeedEntry]) -> dict[str, tuple[int, int]]:
         # misjudge instants before its first observance.
         first = min(m.year for m in moments) - 1
         last = max(m.year for m in moments) + _ZONE_YEARS_AHEAD
-        if entry.recurrence:
+        if entry.until is not None:
+            last = max(last, entry.until.year + 1)
+        elif entry.recurrence:
             until = vRecur.from_ical(entry.recurrence.removeprefix("RRULE:")).get("UNTIL")
             if until:
                 last = max(last, until[0].year + 1)

@@ -1,15 +1,16 @@
 """A feed's bytes: served from `feed_renders` while its cache key holds, else rendered and kept.
 
 The key changes with `profiles.matches_version` (bumped by every write to the profile's
-matches or their events), the profile's own `updated_at` and its local date; a render also
-goes stale when the first event it shows is over (feeds change with time alone).
+matches or their events), the profile's own `updated_at` and the week its window starts
+in. Within a week time alone changes nothing: this week's occurrences keep their slots
+after they end, so a render holds until the week rolls over.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -28,11 +29,18 @@ from shared.db.feeds import (
     feed_states,
     store_render,
 )
-from shared.scoring import ScoringEvent, ScoringProfile, weekly_cap
+from shared.scoring import (
+    CappedMatch,
+    ScoringEvent,
+    ScoringProfile,
+    availability_from_wire,
+    feed_window,
+    weekly_cap,
+)
 from shared.settings import Settings
 
 # Bump when the same data would render to other bytes, so stored renders are replaced.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 CALENDAR_NAME = "lowkey"
 FeedFormat = Literal["in_person", "online", "hybrid"]
 
@@ -78,11 +86,12 @@ def feed_etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def local_date(timezone: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
+def window_monday(timezone: str, now: datetime) -> date:
+    """The Monday the feed's window starts on at `now` (the current week, in `timezone`)."""
+    return feed_window(timezone, now).start.date()
 
 
-def render_key(state: FeedState, today: date, public_url: str) -> str:
+def render_key(state: FeedState, week: date, public_url: str) -> str:
     """What a render depends on, in a short string; equal keys mean equal bytes."""
     parts = (
         RENDER_VERSION,
@@ -92,9 +101,10 @@ def render_key(state: FeedState, today: date, public_url: str) -> str:
         state.updated_at.isoformat(),
         state.timezone,
         state.max_events_per_week,
+        state.availability,
     )
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
-    return f"v{RENDER_VERSION}:{today.isoformat()}:{digest}"
+    return f"v{RENDER_VERSION}:{week.isoformat()}:{digest}"
 
 
 async def load_feed(
@@ -117,18 +127,19 @@ async def load_feed(
         state = await lookup(hashed, known_etag)
     if state is None:
         return None
-    today = local_date(state.timezone, now or datetime.now(UTC))
-    key = render_key(state, today, settings.public_url)
+    week = window_monday(state.timezone, now or datetime.now(UTC))
+    key = render_key(state, week, settings.public_url)
     fresh = state.fresh and state.render_key == key
     if fresh and state.etag is not None and state.last_modified is not None:
         return ServedFeed(etag=state.etag, last_modified=state.last_modified, body=state.body)
-    return await _render_and_store(pool, settings, state, key, today)
+    return await _render_and_store(pool, settings, state, key, week)
 
 
 async def _render_and_store(
-    pool: asyncpg.Pool, settings: Settings, state: FeedState, key: str, today: date
+    pool: asyncpg.Pool, settings: Settings, state: FeedState, key: str, week: date
 ) -> ServedFeed | None:
-    rows = await feed_rows(pool, state.profile_id)
+    window = feed_window(state.timezone, _midnight(week, state.timezone))
+    rows = await feed_rows(pool, state.profile_id, over_after=window.start)
     # Rendering is pure CPU (tens of ms for a full feed): off the event loop, so cached
     # feeds keep being served meanwhile, and holding no pooled connection.
     body = await anyio.to_thread.run_sync(
@@ -136,20 +147,15 @@ async def _render_and_store(
             rows,
             timezone=state.timezone,
             max_events_per_week=state.max_events_per_week,
-            today=today,
+            availability=state.availability,
+            week=week,
             public_url=settings.public_url,
         )
     )
     etag = feed_etag(body)
-    # The rows are those not over yet: the render holds until the first of them is.
-    ends = [row.over_at for row in rows if row.over_at is not None]
+    # No time limit: the key names the week, and nothing else changes with time alone.
     last_modified = await store_render(
-        pool,
-        state.profile_id,
-        render_key=key,
-        body=body,
-        etag=etag,
-        fresh_until=min(ends, default=None),
+        pool, state.profile_id, render_key=key, body=body, etag=etag, fresh_until=None
     )
     if last_modified is None:
         return None
@@ -161,28 +167,33 @@ def build_feed(
     *,
     timezone: str,
     max_events_per_week: int,
-    today: date,
+    availability: str,
+    week: date,
     public_url: str,
 ) -> bytes:
-    """Pure: matched rows, capped per week as of the start of `today`, rendered to bytes.
+    """Pure: matched rows, capped per week over the window that starts on `week` (a
+    Monday), rendered to bytes. `availability` is the profile's windows as JSON text.
 
-    The cap is evaluated at local midnight rather than the clock, so a render depends only
-    on its key: an occurrence that ended earlier today keeps its week's slot until tomorrow.
+    The cap sees every occurrence of the window, those already over too, so a render
+    depends only on its key and stays the same all week.
     """
-    zone = ZoneInfo(timezone)
     capped = weekly_cap(
-        _cap_profile(timezone, max_events_per_week),
+        _cap_profile(timezone, max_events_per_week, availability),
         [(_scoring_event(row), row.score) for row in rows],
-        now=datetime.combine(today, time(0), tzinfo=zone),
+        now=_midnight(week, timezone),
     )
     by_id = {row.event_id: row for row in rows}
-    entries = [_entry(by_id[match.event_id], match.exdates) for match in capped]
+    entries = [_entry(by_id[match.event_id], match) for match in capped]
     return render_feed(entries, public_url=public_url, calendar_name=CALENDAR_NAME)
 
 
-def _cap_profile(timezone: str, max_events_per_week: int) -> ScoringProfile:
-    # weekly_cap reads only the zone and the cap; the feed process never loads the
-    # profile's home, interests or comfort level, so neutral values stand in for them.
+def _midnight(day: date, timezone: str) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
+
+
+def _cap_profile(timezone: str, max_events_per_week: int, availability: str) -> ScoringProfile:
+    # weekly_cap reads only the zone, the cap and availability; the feed process never
+    # loads the profile's home, interests or comfort level, so neutral values stand in.
     return ScoringProfile(
         id=0,
         home_lat=0.0,
@@ -192,6 +203,7 @@ def _cap_profile(timezone: str, max_events_per_week: int) -> ScoringProfile:
         comfort_level=5,
         timezone=timezone,
         max_events_per_week=max_events_per_week,
+        availability=availability_from_wire(msgspec.json.decode(availability)),
     )
 
 
@@ -217,18 +229,20 @@ def _scoring_event(row: FeedRow) -> ScoringEvent:
     )
 
 
-def _entry(row: FeedRow, exdates: tuple[datetime, ...]) -> FeedEntry:
+def _entry(row: FeedRow, shown: CappedMatch) -> FeedEntry:
+    """The entry as the cap keeps it: a series from its first occurrence shown."""
     return FeedEntry(
         event_id=row.event_id,
         title=row.title,
         description=row.description,
         explanation=row.explanation,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
+        starts_at=shown.starts_at,
+        ends_at=shown.starts_at + (row.ends_at - row.starts_at),
         timezone=row.timezone,
         updated_at=row.updated_at,
         recurrence=row.recurrence,
-        exdates=exdates,
+        until=shown.until,
+        exdates=shown.exdates,
         status="cancelled" if row.status == "cancelled" else "scheduled",
         sequence=row.sequence,
         format=cast(FeedFormat, row.format),  # the schema CHECKs the values

@@ -75,7 +75,8 @@ async def prune_outbox(ctx: dict[str, Any]) -> None:
 
 @measured
 async def drop_over(ctx: dict[str, Any]) -> int:
-    """Delete the matches of events that are over (the feed and the API skip them anyway)."""
+    """Delete the matches of events over for a week (the API skips them at once; the feed
+    keeps this week's, whose slots stay theirs)."""
     async with ctx["pool"].acquire() as conn:
         dropped = await drop_over_matches(conn, datetime.now(UTC))
     if dropped:

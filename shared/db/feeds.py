@@ -17,11 +17,13 @@ import asyncpg
 import msgspec
 
 # The hot path: one unique-index read (profiles.feed_token_hash) and one primary-key read
-# (feed_renders). `fresh` is false once the first event the render shows is over (time
-# alone changes a feed), judged by the database's clock like SELECT_FEED_ROWS. The body is
-# left out when the client already holds its ETag ($2), so a 304 ships no bytes.
+# (feed_renders). `fresh` is false once the render's `fresh_until` has passed, judged by
+# the database's clock (renders keyed by their week set none). The body is left out when
+# the client already holds its ETag ($2), so a 304 ships no bytes. Availability comes as
+# its JSON text, decoded only when a feed is rendered.
 SELECT_FEED_STATE = """
 SELECT p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version, p.updated_at,
+       p.availability::text AS availability,
        (SELECT g.generation FROM match_generation g) AS generation,
        r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
@@ -33,7 +35,8 @@ WHERE p.feed_token_hash = $1
 # of the token hashes ($1) with its client's ETag ($2); tokens no profile has give no row.
 SELECT_FEED_STATES = """
 SELECT t.i, p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version,
-       p.updated_at, (SELECT g.generation FROM match_generation g) AS generation,
+       p.updated_at, p.availability::text AS availability,
+       (SELECT g.generation FROM match_generation g) AS generation,
        r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = t.known_etag THEN NULL ELSE r.body END AS body
@@ -42,6 +45,7 @@ JOIN profiles p ON p.feed_token_hash = t.token_hash
 LEFT JOIN feed_renders r ON r.profile_id = p.id
 """
 # Everything an entry shows, and what the weekly cap needs; nothing about the profile.
+# Events over since the feed's window began ($2) stay: their occurrences keep their slots.
 SELECT_FEED_ROWS = """
 SELECT m.event_id, m.score, x.text AS explanation,
        e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.recurrence, e.over_at,
@@ -50,7 +54,7 @@ SELECT m.event_id, m.score, x.text AS explanation,
        e.talking_optional, e.newcomer_support
 FROM matches m JOIN events e ON e.id = m.event_id
 JOIN match_explanations x ON x.id = m.explanation_id
-WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > now())
+WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > $2)
 ORDER BY m.score DESC, m.event_id
 """
 # Last-Modified must say when the bytes last changed: a re-render that gives the same
@@ -92,11 +96,12 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     max_events_per_week: int
     matches_version: int  # bumped by every write to the profile's matches or their events
     updated_at: datetime  # set by every write to the profile itself
+    availability: str  # the profile's availability windows, as JSON text
     generation: int  # bumped when a full re-score swaps in a new matches table
     render_key: str | None
     etag: str | None
     last_modified: datetime | None
-    fresh: bool  # false once an event the stored render shows is over
+    fresh: bool  # false once the stored render's fresh_until has passed
     body: bytes | None  # None when absent, or when the client's ETag equals the stored one
 
 
@@ -157,9 +162,12 @@ async def feed_states(
     return found
 
 
-async def feed_rows(conn: asyncpg.Connection | asyncpg.Pool, profile_id: int) -> list[FeedRow]:
-    """The profile's matches with their events, best first, leaving out events that are over."""
-    rows = await conn.fetch(SELECT_FEED_ROWS, profile_id)
+async def feed_rows(
+    conn: asyncpg.Connection | asyncpg.Pool, profile_id: int, *, over_after: datetime
+) -> list[FeedRow]:
+    """The profile's matches with their events, best first, leaving out events over at or
+    before `over_after` (the start of the feed's window)."""
+    rows = await conn.fetch(SELECT_FEED_ROWS, profile_id, over_after)
     return [FeedRow(**dict(row)) for row in rows]
 
 
@@ -172,8 +180,8 @@ async def store_render(
     etag: str,
     fresh_until: datetime | None,
 ) -> datetime | None:
-    """Keep a render, good until `fresh_until` (the first of its events to be over);
-    returns its Last-Modified, or None when the profile is gone."""
+    """Keep a render, good until `fresh_until` (None: while its key holds); returns its
+    Last-Modified, or None when the profile is gone."""
     try:
         value: datetime | None = await conn.fetchval(
             UPSERT_RENDER, profile_id, render_key, body, etag, fresh_until

@@ -10,7 +10,7 @@ changed, in the same statement: the feed's cache key (shared/db/feeds.py).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,9 @@ from shared.scoring import PairScore
 # writer never commits results computed from data older than a write committed before it,
 # and a job either ran before a swap (and is run again after it) or after it.
 COPY_SLICE = 1 << 22  # bytes per COPY message
+# This week's occurrences keep their feed slots after they end (SPEC), and a feed's week
+# begins at most 7 days ago in any zone: matches of events over stay that long, and a day.
+OVER_MATCHES_KEPT = timedelta(days=8)
 MATCHES_LOCK_ID = 0x6C6F776B6579  # "lowkey"
 LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
 
@@ -74,11 +77,13 @@ DELETE_EVENT_REST = _bumping("""
 DELETE FROM matches m WHERE m.event_id = $1 AND NOT (m.profile_id = ANY($2::bigint[]))
 """)
 # A profile's rows no longer eligible go, except those of cancelled events (kept until
-# over, per the SPEC) unless the user hid them.
+# over, per the SPEC) and of events already over (their slots in this week's feed stay
+# theirs until drop_over_matches), unless the user hid them.
 DELETE_PROFILE_REST = _bumping("""
 DELETE FROM matches m USING events e
 WHERE m.profile_id = $1 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
-  AND (e.status = 'scheduled' OR m.event_id = ANY($3::bigint[]))
+  AND ((e.status = 'scheduled' AND (e.over_at IS NULL OR e.over_at > now()))
+       OR m.event_id = ANY($3::bigint[]))
 """)
 DROP_EVENT = _bumping("DELETE FROM matches m WHERE m.event_id = $1")
 DROP_OVER = _bumping("""
@@ -161,8 +166,9 @@ async def drop_event_matches(conn: asyncpg.Connection, event_id: int) -> None:
 
 
 async def drop_over_matches(conn: asyncpg.Connection, now: datetime) -> int:
-    """Delete the matches of every event over at `now`; returns how many went."""
-    dropped: int = await conn.fetchval(DROP_OVER, now)
+    """Delete the matches of every event over for OVER_MATCHES_KEPT at `now`; returns how
+    many went."""
+    dropped: int = await conn.fetchval(DROP_OVER, now - OVER_MATCHES_KEPT)
     return dropped
 
 

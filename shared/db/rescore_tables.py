@@ -11,7 +11,8 @@ are built by a job of their own as soon as the chunk is in (it runs beside the w
 next chunk: PostgreSQL sorts on one core while the worker scores on the other); the swap
 job builds whatever is still missing, two at a time. The swap is short: it drops rows of
 profiles or events deleted while the run went on, carries over the matches of cancelled
-events (kept until over, never re-scored), gives each partition its foreign keys,
+events (kept until over, never re-scored) and of events over (kept a week), gives each
+partition its foreign keys,
 renames, and bumps `match_generation` (every feed re-renders once). Scoring jobs that ran
 meanwhile wrote to the old table; shared/db/outbox.py re-opens them, and they run again on
 the new one.
@@ -103,7 +104,7 @@ CARRY_CANCELLED = f"""
 INSERT INTO {{t}} ({_ALL}, scored_at)
 SELECT {_ALL_OF_M}, m.scored_at
 FROM matches m JOIN events e ON e.id = m.event_id
-WHERE e.status = 'cancelled'
+WHERE e.status = 'cancelled' OR e.over_at <= now()
 ON CONFLICT (profile_id, event_id) DO NOTHING
 """  # noqa: S608
 SWAP = """
@@ -235,7 +236,8 @@ async def drop_gone(conn: asyncpg.Connection, run_id: int) -> list[int]:
 
 
 async def carry_cancelled(conn: asyncpg.Connection, run_id: int) -> None:
-    """Copy the matches of cancelled events (kept until over) into the run's table."""
+    """Copy the matches of cancelled events (kept until over) and of events over (kept
+    while their week's feed slots are theirs, shared/db/matches.py) into the run's table."""
     await conn.execute(CARRY_CANCELLED.format(t=table_name(run_id)))
 
 
