@@ -79,15 +79,19 @@ async def restart_slot(redis: Redis, prefix: str) -> None:
         log.warning("could not restart the geocoder slot")
 
 
-async def geocode(address: str, *, settings: Settings, pool: asyncpg.Pool, redis: Redis) -> Point:
-    """(lat, lon) of an address: from the cache, or asked of the geocoder once."""
+async def geocode(
+    address: str, *, settings: Settings, pool: asyncpg.Pool, redis: Redis, cache: bool = True
+) -> Point:
+    """(lat, lon) of an address: from the cache, or asked of the geocoder once. With
+    `cache=False` (a person's home) the address is neither looked up nor kept in the cache."""
     query = normalise_address(address)
-    async with pool.acquire() as conn:
-        found, point = await get_cached(conn, query)
-    if found:
-        if point is None:
-            raise AddressUnknown(address)
-        return point
+    if cache:
+        async with pool.acquire() as conn:
+            found, point = await get_cached(conn, query)
+        if found:
+            if point is None:
+                raise AddressUnknown(address)
+            return point
     await take_slot(redis, settings.redis_prefix)
     client = geocoder_for(settings)
     try:
@@ -100,8 +104,9 @@ async def geocode(address: str, *, settings: Settings, pool: asyncpg.Pool, redis
     finally:
         await restart_slot(redis, settings.redis_prefix)
     point = None if location is None else (float(location.latitude), float(location.longitude))
-    async with pool.acquire() as conn:
-        await put_cached(conn, query, point)
+    if cache:
+        async with pool.acquire() as conn:
+            await put_cached(conn, query, point)
     if point is None:
         raise AddressUnknown(address)
     return point

@@ -4,6 +4,10 @@ comfort levels, group sizes. Words only; every rule stays in shared/.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import lru_cache
+from zoneinfo import available_timezones
+
 ACCESS_WORDS = {
     "step_free": "Step-free entrance",
     "wheelchair": "Wheelchair accessible",
@@ -85,3 +89,22 @@ def group_words(group_size: int) -> str:
     if group_size == 1:
         return "Just you and a host."
     return f"About {group_size} people."
+
+
+# Offered first in the cost question; the currencies of events in reach join them.
+COMMON_CURRENCIES = ("EUR", "GBP", "USD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD")
+
+
+# Names the zoneinfo folder may hold beside the IANA Area/City zones.
+_NOT_ZONES = ("Etc/", "SystemV/", "US/", "posix/", "right/")
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    """IANA zone names to choose from (Area/City, and UTC); the model checks the answer."""
+    zones = (z for z in available_timezones() if "/" in z and not z.startswith(_NOT_ZONES))
+    return (*sorted(zones), "UTC")
+
+
+def currencies_for(in_reach: Iterable[str]) -> list[str]:
+    return sorted(set(COMMON_CURRENCIES) | set(in_reach))

@@ -21,13 +21,9 @@
         }, { enableHighAccuracy: false, timeout: 10000, maximumAge: 600000 });
       });
     });
-    // The browser's own time zone, when the page asks for one and nothing is chosen yet.
-    document.querySelectorAll("select[data-browser-zone]").forEach(function (select) {
-      if (select.getAttribute("data-chosen") === "1") return;
-      try {
-        var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-        if (zone && select.querySelector('option[value="' + zone + '"]')) select.value = zone;
-      } catch (e) { /* keep the server's guess */ }
+    // The browser's own time zone, a better first guess than the events nearby.
+    document.querySelectorAll("input[data-browser-zone]").forEach(function (input) {
+      try { input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* none */ }
     });
     // Copy buttons for links.
     document.querySelectorAll("[data-copy]").forEach(function (button) {
