@@ -273,6 +273,25 @@ async def test_re_activating_asks_first(
         assert missing.status_code == 404
 
 
+async def test_console_preview_says_why_it_cannot_sample(
+    settings: Settings, db_clean: None, pool: asyncpg.Pool
+) -> None:
+    from services.api.app import create_app
+
+    await seed_city(pool, events=5, profiles=12)
+    async with AsyncTestClient(app=create_app(settings), base_url="https://api.test") as client:
+        token, _ = await _signed_in_client(client, settings)
+        form = {k: str(v) for k, v in DEFAULTS.items()}
+        headers = {"x-csrftoken": token, "HX-Request": "true"}
+        few = await client.post("/admin/weights/preview", data=form, headers=headers)
+        assert few.status_code == 200
+        assert "at least 20 users to sample from and there are 12" in few.text
+        small = await client.post(
+            "/admin/weights/preview", data={**form, "sample_size": "5"}, headers=headers
+        )
+        assert "sample_size" in small.text and "User #" not in small.text
+
+
 # --- In the browser ---------------------------------------------------------------------
 
 # Bars whose length is not their count's share of the largest count in their table (a
