@@ -212,10 +212,11 @@ async def test_required_field_missing_is_422(api: AsyncTestClient[Any], key: str
 
 
 async def test_several_bad_fields_are_all_named(api: AsyncTestClient[Any], key: str) -> None:
-    body = event_body(timezone="Nowhere/City", tags=["ok", "!!"], venue=None)
+    # (A zone outside the IANA list is refused with the body's shape, before these rules.)
+    body = event_body(ends_at="2030-12-01T18:00:00", tags=["ok", "!!"], venue=None)
     response = await api.post("/v1/events", json=body, headers=bearer(key))
     assert response.status_code == 422
-    assert fields(response) == {"timezone", "tags[1]", "venue"}
+    assert fields(response) == {"ends_at", "tags[1]", "venue"}
 
 
 async def test_body_not_json_is_400_and_too_large_is_413(

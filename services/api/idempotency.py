@@ -19,11 +19,11 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from services.api.auth import resolve_caller
+from services.api.auth import admin_only, organiser_only, profile_only, resolve_caller
 from services.api.client_address import client_address
 from shared.crypto import SealError, seal, token_hash, unseal
 from shared.db.idempotency import claim_key, complete_key, release_key
-from shared.http.problems import Conflict, Invalid, LowkeyError
+from shared.http.problems import Conflict, Invalid
 from shared.settings import Settings
 
 log = logging.getLogger("lowkey.idempotency")
@@ -32,7 +32,7 @@ HEADER = "idempotency-key"
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 STATE_KEY = "lowkey_idempotency"
-KEPT_HEADERS = ("content-type", "location")
+KEPT_HEADERS = ("content-type", "location", "cache-control")
 # Statuses a retry should run afresh for: our fault, a conflict or a rate limit.
 RELEASED = frozenset({409, 429})
 
@@ -79,7 +79,8 @@ def request_hash(scope: Scope, body: bytes) -> bytes:
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, list[ReceiveMessage]]:
-    """The whole body, and the messages to hand the app again."""
+    """The whole body, and the messages to hand the app again (the body limit middleware,
+    outside this one, stops a body over 64 KiB while it is read)."""
     chunks: list[bytes] = []
     messages: list[ReceiveMessage] = []
     while True:
@@ -102,16 +103,23 @@ def _replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
     return replay
 
 
+# The guards that say who may call a route. Run here too, so a caller the route would refuse
+# (no key, an unknown key, the wrong kind) gets its 401/403 before a record is kept.
+CALLER_GUARDS = (admin_only, organiser_only, profile_only)
+
+
 async def _caller_identity(
     scope: Scope, settings: Settings, pool: asyncpg.Pool
 ) -> tuple[str, int | None]:
-    """(identity, profile id when the caller is a profile)."""
+    """(identity, profile id when the caller is a profile); raises 401/403 for a caller
+    the route refuses. An unknown Bearer key is refused, never treated as anonymous."""
     connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
-    try:
-        caller = await resolve_caller(connection, settings, pool)
-    except LowkeyError:
-        caller = None  # an unknown key: the handler answers 401; key it like anyone else
-    if caller is None or caller.kind == "anonymous":
+    caller = await resolve_caller(connection, settings, pool)
+    handler = scope["route_handler"]
+    for guard in handler.resolve_guards():
+        if guard in CALLER_GUARDS and (pending := guard(connection, handler)) is not None:
+            await pending
+    if caller.kind == "anonymous":
         return f"address:{client_address(scope, settings.trusted_proxies)}", None
     return caller.identity, caller.id if caller.kind == "profile" else None
 
@@ -143,8 +151,8 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         settings: Settings = state.settings
         pool: asyncpg.Pool = state.pool
         assert settings.secret_key is not None
-        body, messages = await _read_body(receive)
         identity, caller_profile = await _caller_identity(scope, settings, pool)
+        body, messages = await _read_body(receive)
         caller_hash = token_hash(settings.secret_key, identity, purpose="idem-caller")
         key_hash = token_hash(settings.secret_key, raw_key, purpose="idem-key")
         async with pool.acquire() as conn:

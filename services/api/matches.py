@@ -4,19 +4,17 @@ distance and the explanation (the API's, with the distance in front).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 
 from services.api.auth import CallerDep, profile_only
 from services.api.responses import problems
 from shared.db.events import event_from_row
 from shared.db.matches import list_for_profile
+from shared.http.cursor import Cursor, bigint, decode_cursor, encode_cursor, finite_float
 from shared.http.deps import PoolDep
-from shared.http.problems import Invalid
 from shared.models.common import Base, Page
 from shared.models.events import Event
 from shared.scoring import with_distance
@@ -36,19 +34,9 @@ class Match(Base):
     explanation: str
 
 
-def encode_cursor(score: float, event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{score!r}|{event_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> tuple[float, int] | None:
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, event_id = raw.split("|")
-        return float(score), int(event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid.field("cursor", "is not a cursor from this list") from None
+def _decode_cursor(cursor: str | None) -> tuple[float, int] | None:
+    parts = decode_cursor(cursor, finite_float, bigint)
+    return None if parts is None else (parts[0], parts[1])
 
 
 class MatchesController(Controller):
@@ -62,12 +50,12 @@ class MatchesController(Controller):
         caller: CallerDep,
         pool: PoolDep,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
     ) -> Page[Match]:
         """Cancelled events stay listed (with their status) until they are over."""
         assert caller.id is not None
         async with pool.acquire() as conn:
-            rows = await list_for_profile(conn, caller.id, decode_cursor(cursor), limit + 1)
+            rows = await list_for_profile(conn, caller.id, _decode_cursor(cursor), limit + 1)
         items = [
             Match(
                 event=event_from_row(event),
@@ -88,5 +76,5 @@ class MatchesController(Controller):
         last = rows[limit - 1][1] if len(rows) > limit else None
         return Page(
             items=items,
-            next=None if last is None else encode_cursor(last["m_score"], last["id"]),
+            next=None if last is None else encode_cursor(repr(last["m_score"]), last["id"]),
         )

@@ -17,7 +17,7 @@ from litestar.params import JSONBody, PathParameter
 from services.api.auth import Caller, CallerDep, profile_only
 from services.api.profiles import FeedToken, enqueue_profile, feed_urls, open_feed_token
 from services.api.ratelimit import me_write_limit, profile_key_patterns
-from services.api.responses import IdempotencyKey, problems
+from services.api.responses import NO_STORE, IdempotencyKey, problems
 from shared.crypto import SealError
 from shared.db.hidden import hidden_events, hide_event, unhide_event
 from shared.db.idempotency import count_for_profile
@@ -74,6 +74,7 @@ class MeController(Controller):
     path = "/v1/me"
     tags = ["me"]
     guards = [profile_only]
+    cache_control = NO_STORE  # the answers carry the feed URL
 
     @get("/", responses=problems(*AUTH), summary="Your profile, with your feed URL")
     async def read(

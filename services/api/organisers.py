@@ -14,7 +14,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from services.api.auth import admin_only
-from services.api.responses import IdempotencyKey, problems
+from services.api.responses import NO_STORE, IdempotencyKey, problems
 from shared.crypto import new_token, token_hash
 from shared.db.organisers import insert_organiser, list_organisers, revoke_organiser
 from shared.db.pool import create_pool
@@ -83,7 +83,12 @@ class AdminOrganisersController(Controller):
     guards = [admin_only]
     tags = ["admin"]
 
-    @post("/", status_code=201, responses=problems(400, 401, 403, 413, 422, post=True))
+    @post(
+        "/",
+        status_code=201,
+        cache_control=NO_STORE,
+        responses=problems(400, 401, 403, 413, 422, post=True),
+    )
     async def create(
         self,
         data: JSONBody[OrganiserCreate],

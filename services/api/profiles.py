@@ -13,7 +13,7 @@ from litestar.params import JSONBody
 
 from services.api.idempotency import note_profile
 from services.api.ratelimit import profile_creation_limit
-from services.api.responses import IdempotencyKey, problems
+from services.api.responses import NO_STORE, IdempotencyKey, problems
 from shared.crypto import new_token, seal, token_hash, unseal
 from shared.db.outbox import add_outbox
 from shared.db.profiles import insert_profile
@@ -59,6 +59,7 @@ class ProfilesController(Controller):
         "/",
         status_code=201,
         guards=[profile_creation_limit],
+        cache_control=NO_STORE,
         responses=problems(400, 413, 422, 429, post=True),
         summary="Create a profile (no key); the answer holds its token, shown once",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 
@@ -53,6 +54,9 @@ class Problem(msgspec.Struct, omit_defaults=True):
     type: str = "about:blank"
     errors: list[ProblemField] = msgspec.field(default_factory=list)
 
+
+# On every answer that carries a secret (a token, a key, a feed URL): no cache keeps it.
+NO_STORE = CacheControlHeader(no_store=True)
 
 # Any operation may meet a PostgreSQL or Redis outage (503, with Retry-After).
 ALWAYS = (503,)

@@ -13,39 +13,24 @@ from litestar._openapi.schema_generation.plugins import StructSchemaPlugin
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.http.problems import BadRequest
+from shared.http.json_body import check_nesting, decode_struct
 
 # A model names rules one field's type cannot say as JSON Schema here (e.g. `anyOf` over
 # its properties); they are published under `allOf` next to the generated properties.
 RULES_ATTR = "__openapi_rules__"
 
 
-def _integral_floats_as_ints(value: Any) -> Any:
-    """JSON Schema counts `3.0` as an integer; msgspec's strict mode would not."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral_floats_as_ints(v) for v in value]
-    return value
-
-
 class StrictRequest(Request[Any, Any, Any]):
     """Decodes a JSON body into the handler's `data` type in msgspec's strict mode
-    (Litestar's own path is lax: `0` would pass as `false`, `"1"` as `1`)."""
+    (Litestar's own path is lax: `0` would pass as `false`, `"1"` as `1`), after the
+    checks of `shared.http.json_body`."""
 
     async def json(self) -> Any:
         field = self.route_handler.parsed_data_field
         if field is None or not field.is_subclass_of(msgspec.Struct):
+            check_nesting(await self.body())
             return await super().json()
-        body = await self.body()
-        try:
-            raw = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise BadRequest("the request body is not valid JSON") from None
-        # A ValidationError is a 422 naming the field (mapped in shared.http.problems).
-        return msgspec.convert(_integral_floats_as_ints(raw), field.annotation, strict=True)
+        return decode_struct(await self.body(), field.annotation)
 
 
 class StrictStructSchemaPlugin(StructSchemaPlugin):

@@ -18,6 +18,9 @@ from litestar.plugins.problem_details import (
     ProblemDetailsException,
     ProblemDetailsPlugin,
 )
+from litestar.types import ExceptionHandlersMap
+
+from shared.http.field_errors import BODY, describe, describe_msgspec
 
 log = logging.getLogger("lowkey.http")
 
@@ -110,33 +113,61 @@ def lowkey_error_to_problem(exc: LowkeyError) -> ProblemDetailsException:
     return _problem(exc.status_code, exc.title, exc.detail, extra=extra, headers=exc.headers)
 
 
-def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            field = str(item.get("key") or item.get("source") or "body")
-            errors.append({"field": field, "reason": str(item.get("message", "invalid"))})
-    return errors
+def _data_type(request: Request[Any, Any, Any]) -> Any:
+    """The handler's body type, to resolve an error's path in (None when unknown)."""
+    try:
+        field = request.route_handler.parsed_data_field
+    except (KeyError, AttributeError):
+        return None
+    return None if field is None else field.annotation
 
 
-def validation_to_problem(exc: ValidationException) -> ProblemDetailsException:
-    """Litestar's 400 for a body: 400 when it is not JSON at all, 422 when values are wrong."""
-    errors = _validation_errors(exc)
-    text = " ".join([exc.detail or "", *(e["reason"] for e in errors)]).lower()
-    if "malformed" in text or "not valid json" in text or "invalid json" in text:
-        return _problem(400, "Body is not JSON", "the request body is not valid JSON")
-    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or (exc.detail or "invalid")
+def _wire_parameter(request: Request[Any, Any, Any], key: str) -> str:
+    """A handler parameter's name on the wire (`from_` is sent as `from`)."""
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    except (KeyError, AttributeError):
+        return key
+    kwarg = getattr(parameter, "kwarg_definition", None)
+    return getattr(kwarg, "query", None) or getattr(kwarg, "name", None) or key
+
+
+def invalid(errors: list[dict[str, str]]) -> ProblemDetailsException:
+    detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors) or "invalid input"
     return _problem(422, "Invalid input", detail, extra={"errors": errors} if errors else None)
 
 
-def msgspec_validation_to_problem(exc: msgspec.ValidationError) -> ProblemDetailsException:
-    message = str(exc)
-    field = "body"
-    if "at `$." in message:
-        field = message.rsplit("at `$.", 1)[1].rstrip("`").split("[")[0]
-    return _problem(
-        422, "Invalid input", message, extra={"errors": [{"field": field, "reason": message}]}
-    )
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Litestar's own validation (query, path and header parameters): 422 naming each one."""
+    errors: list[dict[str, str]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        key = str(item.get("key") or "")
+        message = str(item.get("message", "is not valid"))
+        field, reason = describe(message, [])
+        if key and item.get("source") != "body":
+            field = _wire_parameter(request, key)
+        elif key:
+            field, reason = describe_msgspec(f"{message} - at `$.{key}`", _data_type(request))
+        errors.append({"field": field, "reason": reason})
+    if not errors:
+        errors.append({"field": BODY, "reason": exc.detail or "is not valid"})
+    return invalid(errors).to_response(request)
+
+
+def msgspec_validation_handler(
+    request: Request[Any, Any, Any], exc: msgspec.ValidationError
+) -> Response[Any]:
+    field, reason = describe_msgspec(str(exc), _data_type(request))
+    return invalid([{"field": field, "reason": reason}]).to_response(request)
+
+
+# Handlers that need the request (the route's body type, its parameters' wire names).
+VALIDATION_HANDLERS: ExceptionHandlersMap = {
+    ValidationException: validation_handler,
+    msgspec.ValidationError: msgspec_validation_handler,
+}
 
 
 def http_to_problem(exc: HTTPException) -> ProblemDetailsException:
@@ -199,8 +230,6 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             enable_for_all_http_exceptions=False,
             exception_to_problem_detail_map={
                 LowkeyError: lowkey_error_to_problem,
-                ValidationException: validation_to_problem,
-                msgspec.ValidationError: msgspec_validation_to_problem,
                 HTTPException: http_to_problem,
             },
         )

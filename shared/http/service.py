@@ -21,14 +21,17 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler, Middleware
 
 from shared.db.pool import create_pool
+from shared.http.body_limit import MAX_BODY_BYTES, body_limit_middleware
 from shared.http.contract import StrictRequest, StrictStructSchemaPlugin, allow_middleware
 from shared.http.health import healthz, readyz
-from shared.http.problems import internal_error_handler, problem_details_plugin
+from shared.http.problems import (
+    VALIDATION_HANDLERS,
+    internal_error_handler,
+    problem_details_plugin,
+)
 from shared.http.request_log import request_log_middleware
 from shared.queue import connect_queue
 from shared.settings import Settings
-
-MAX_BODY_BYTES = 64 * 1024
 
 
 def _provide_settings(settings: Settings) -> Provide:
@@ -89,7 +92,13 @@ def build_app(
         route_handlers=[healthz, readyz, Metrics, *route_handlers],
         lifespan=[lifespan],
         plugins=[problem_details_plugin(), StrictStructSchemaPlugin(), *plugins],
-        middleware=[request_log_middleware, prometheus.middleware, allow_middleware, *middleware],
+        middleware=[
+            request_log_middleware,
+            prometheus.middleware,
+            allow_middleware,
+            body_limit_middleware,  # before anything that reads a body
+            *middleware,
+        ],
         request_class=StrictRequest,
         dependencies={
             "settings": _provide_settings(settings),
@@ -97,7 +106,7 @@ def build_app(
             "queue": Provide(_provide_queue),
             **(dependencies or {}),
         },
-        exception_handlers={Exception: internal_error_handler},
+        exception_handlers={Exception: internal_error_handler, **VALIDATION_HANDLERS},
         openapi_config=OpenAPIConfig(title=openapi_title, version="1.0.0", path="/schema"),
         request_max_body_size=MAX_BODY_BYTES,
         debug=debug,

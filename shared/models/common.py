@@ -1,38 +1,100 @@
-"""The base wire Struct and the constrained types every resource reuses."""
+"""The base wire Struct and the constrained types every resource reuses.
+
+Text types carry the SPEC's rule on control characters as a pattern, so the schema says
+it and msgspec checks it; each pattern is registered with the words a 422 says for it.
+"""
 
 from __future__ import annotations
 
 import re
-import zoneinfo
-from typing import Annotated, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
 
-SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+from shared import timeutil
+from shared.models.codes import CURRENCY_CODES, LANGUAGE_CODES, iana_zones
+
+# Why a value failed its pattern, in words: a 422 says this rather than the regex.
+PATTERN_REASONS: dict[str, str] = {}
+# The same for a long list of allowed values, keyed by the values.
+VOCABULARY_REASONS: dict[frozenset[str], str] = {}
+
+
+def pattern_with_reason(pattern: str, reason: str) -> str:
+    """Register what a 422 says when a value does not match `pattern`; returns it."""
+    PATTERN_REASONS[pattern] = reason
+    return pattern
+
+
+# Control characters (C0, DEL, C1) and the bidi embeddings, overrides and isolates, which
+# can make text display other than it reads. `(?!\n)` after `$`: Python's `$` would also
+# match before a final line break (JSON Schema's does not).
+_BIDI = r"\u202a-\u202e\u2066-\u2069"
+CONTROLS = r"\x00-\x1f\x7f-\x9f" + _BIDI
+CONTROLS_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + _BIDI  # TAB, LF, CR allowed
+TEXT_PATTERN = pattern_with_reason(
+    rf"^[^{CONTROLS}]*$(?!\n)",
+    "may not contain control characters (a line break, tab or NUL) or bidi controls",
+)
+LINES_PATTERN = pattern_with_reason(
+    rf"^[^{CONTROLS_BUT_LINES}]*$",
+    "may not contain control characters other than line breaks and tabs, or bidi controls",
+)
+NOT_BLANK_PATTERN = pattern_with_reason(
+    rf"^[^{CONTROLS}]*[^{CONTROLS}\x20][^{CONTROLS}]*$(?!\n)",
+    "must not be blank, and may not contain control characters or bidi controls",
+)
+URL_PATTERN = pattern_with_reason(
+    rf"^https?://[^{CONTROLS}\x20]+$(?!\n)",
+    "must be an http:// or https:// URL without spaces or control characters",
+)
+SLUG_PATTERN = pattern_with_reason(
+    r"^[a-z0-9]+(-[a-z0-9]+)*$", "must be a slug: a-z, 0-9 and single hyphens, at most 40"
+)
 _SLUG = re.compile(SLUG_PATTERN)
+pattern_with_reason(
+    timeutil.LOCAL_TIME_PATTERN,
+    "must be a local time like 2026-12-01T19:00:00, without an offset",
+)
+
+
+def multiline(text: str) -> str:
+    """How text that may have lines is kept: CR and CRLF become LF, TAB a space."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+
+
+if TYPE_CHECKING:
+    _Currency = str
+    _Language = str
+    _Zone = str
+else:
+    _Currency = Literal[CURRENCY_CODES]
+    _Language = Literal[LANGUAGE_CODES]
+    _Zone = Literal[iana_zones()]
+VOCABULARY_REASONS[frozenset(CURRENCY_CODES)] = "is not an ISO 4217 currency code (e.g. EUR)"
+VOCABULARY_REASONS[frozenset(LANGUAGE_CODES)] = "is not an ISO 639-1 language code (e.g. en)"
+VOCABULARY_REASONS[frozenset(iana_zones())] = "is not an IANA time zone name (e.g. Europe/Berlin)"
 
 Latitude = Annotated[float, Meta(ge=-90, le=90, description="degrees, WGS-84")]
 Longitude = Annotated[float, Meta(ge=-180, le=180, description="degrees, WGS-84")]
 Slug = Annotated[str, Meta(min_length=1, max_length=40, pattern=SLUG_PATTERN)]
-LanguageCode = Annotated[str, Meta(pattern=r"^[a-z]{2}$", description="ISO 639-1")]
-CurrencyCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
-ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
-LongText = Annotated[str, Meta(max_length=5000)]
+LanguageCode = Annotated[_Language, Meta(description="ISO 639-1", examples=["en"])]
+CurrencyCode = Annotated[_Currency, Meta(description="ISO 4217", examples=["EUR"])]
+TimeZoneName = Annotated[_Zone, Meta(description="IANA time zone", examples=["Europe/Berlin"])]
+# One line of plain text (a title, a name).
+ShortText = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+# Plain text that may have lines; stored with `multiline` applied.
+LongText = Annotated[
+    str, Meta(max_length=5000, pattern=LINES_PATTERN, extra={"lowkey_multiline": True})
+]
+AddressText = Annotated[
+    str,
+    Meta(min_length=1, max_length=500, pattern=LINES_PATTERN, extra={"lowkey_multiline": True}),
+]
+WebUrl = Annotated[str, Meta(max_length=2000, pattern=URL_PATTERN)]
 Cents = Annotated[int, Meta(ge=0, le=10_000_000)]
 PageLimit = Annotated[int, Meta(ge=1, le=100)]
-# The zones this server knows (its tzdata), listed in the schema so clients see the choice.
-IANA_ZONES = tuple(sorted(zoneinfo.available_timezones()))
-TimeZoneName = Annotated[
-    str,
-    Meta(
-        min_length=1,
-        max_length=64,
-        description="IANA time zone",
-        examples=["Europe/Berlin"],
-        extra_json_schema={"extra": {"enum": list(IANA_ZONES)}},
-    ),
-]
 
 
 def together(*names: str) -> dict[str, object]:

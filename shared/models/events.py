@@ -12,6 +12,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from shared import timeutil
 from shared.models.common import (
+    AddressText,
     Base,
     Cents,
     CurrencyCode,
@@ -21,6 +22,7 @@ from shared.models.common import (
     LongText,
     ShortText,
     TimeZoneName,
+    WebUrl,
     normalise_slug,
 )
 from shared.recurrence import normalise as normalise_recurrence
@@ -66,9 +68,9 @@ Recurrence = Annotated[
     ),
 ]
 RawTag = Annotated[str, Meta(min_length=1, max_length=100, description="trimmed, lowercased")]
-OnlineUrl = Annotated[str, Meta(max_length=2000, pattern=r"^https?://\S+$")]
+OnlineUrl = WebUrl
 GroupSize = Annotated[int, Meta(ge=1, le=10000, description="expected number of people")]
-Address = Annotated[str, Meta(min_length=1, max_length=500)]
+Address = AddressText
 
 
 class Venue(Base):

@@ -7,15 +7,20 @@ from typing import Annotated
 
 from msgspec import Meta
 
-from shared.models.common import Base, ShortText
+from shared.models.common import CONTROLS, Base, ShortText, pattern_with_reason
 
+# Spelled without `\s`: Python's and JSON Schema's whitespace classes differ.
+_ADDRESS_PART = rf"[^@{CONTROLS}\x20]+"
+EMAIL_PATTERN = pattern_with_reason(
+    rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$(?!\n)",
+    "must be an email address like name@example.org",
+)
 Email = Annotated[
     str,
     Meta(
         min_length=3,
         max_length=254,
-        # Spelled without `\s`: Python's and JSON Schema's whitespace classes differ.
-        pattern=r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f]+$",
+        pattern=EMAIL_PATTERN,
         description="where the organiser can be reached",
         examples=["events@library.example"],
     ),

@@ -5,15 +5,14 @@ Cross-field rules live in `__post_init__` (msgspec turns their ValueError into a
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from shared.models.common import (
+    TEXT_PATTERN,
     Base,
     Cents,
     CurrencyCode,
@@ -22,6 +21,7 @@ from shared.models.common import (
     Longitude,
     TimeZoneName,
     normalise_slug,
+    pattern_with_reason,
     together,
 )
 from shared.models.events import AccessibilityFeature
@@ -30,11 +30,16 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Format = Literal["in_person", "online"]
 FORMATS: tuple[Format, ...] = ("in_person", "online")
 
-ClockFrom = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM")]
+CLOCK_FROM = pattern_with_reason(
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]$(?!\n)", "must be a time of day HH:MM, 00:00 to 23:59"
+)
 # "24:00" ends a window at midnight; an earlier `to` than `from` runs past midnight.
-ClockTo = Annotated[
-    str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", description="HH:MM or 24:00")
-]
+CLOCK_TO = pattern_with_reason(
+    r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$(?!\n)",
+    "must be a time of day HH:MM, 00:00 to 24:00",
+)
+ClockFrom = Annotated[str, Meta(pattern=CLOCK_FROM, description="HH:MM")]
+ClockTo = Annotated[str, Meta(pattern=CLOCK_TO, description="HH:MM or 24:00")]
 # At least 100 m: the home point itself is only kept to about 100 m.
 RadiusKm = Annotated[float, Meta(ge=0.1, le=200, description="how far the user will travel")]
 InterestWeight = Annotated[float, Meta(gt=0, le=1)]
@@ -46,18 +51,7 @@ Formats = Annotated[list[Format], Meta(min_length=1, max_length=2)]
 Languages = Annotated[list[LanguageCode], Meta(max_length=20)]
 AccessibilityNeeds = Annotated[list[AccessibilityFeature], Meta(max_length=20)]
 EventsPerWeek = Annotated[int, Meta(ge=1, le=50)]
-DisplayName = Annotated[str, Meta(min_length=1, max_length=80)]
-
-
-@lru_cache(maxsize=1)
-def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def check_timezone(name: str) -> str:
-    if name not in _zones():
-        raise ValueError(f"timezone: {name!r} is not an IANA time zone name")
-    return name
+DisplayName = Annotated[str, Meta(min_length=1, max_length=80, pattern=TEXT_PATTERN)]
 
 
 def normalise_interests(raw: dict[str, float]) -> dict[str, float]:
@@ -66,7 +60,7 @@ def normalise_interests(raw: dict[str, float]) -> dict[str, float]:
     for key, weight in raw.items():
         slug = normalise_slug(key)
         if slug is None:
-            raise ValueError(f"interests: {key!r} is not a slug ([a-z0-9-], at most 40 chars)")
+            raise ValueError(f"interests: {key!r} is not a slug (a-z, 0-9 and hyphens, at most 40)")
         if slug in out:
             raise ValueError(f"interests: {key!r} repeats {slug!r}")
         out[slug] = weight
@@ -75,7 +69,7 @@ def normalise_interests(raw: dict[str, float]) -> dict[str, float]:
 
 def check_cost(max_cost_cents: int | None, currency: str | None) -> None:
     if (max_cost_cents is None) != (currency is None):
-        raise ValueError("max_cost_cents and currency: give both or neither")
+        raise ValueError("max_cost_cents/currency: give both or neither")
 
 
 class Home(Base, kw_only=True):
@@ -98,7 +92,7 @@ class AvailabilityWindow(Base, kw_only=True):
 
     def __post_init__(self) -> None:
         if self.start == self.end:
-            raise ValueError("availability: `from` and `to` must differ")
+            raise ValueError("to: must differ from `from`")
         self.days = list(dict.fromkeys(self.days))
 
 
@@ -129,7 +123,6 @@ class ProfileCreate(Base, kw_only=True):
         self.languages = list(dict.fromkeys(self.languages))
         self.accessibility_needs = list(dict.fromkeys(self.accessibility_needs))
         check_cost(self.max_cost_cents, self.currency)
-        check_timezone(self.timezone)
 
 
 class ProfileUpdate(Base, kw_only=True):
@@ -153,8 +146,6 @@ class ProfileUpdate(Base, kw_only=True):
     def __post_init__(self) -> None:
         if not isinstance(self.interests, UnsetType):
             self.interests = normalise_interests(self.interests)
-        if not isinstance(self.timezone, UnsetType):
-            check_timezone(self.timezone)
 
     def given(self) -> dict[str, Any]:
         """The named fields only, as plain values (nested Structs stay Structs)."""
