@@ -5,8 +5,6 @@ Every write records an outbox row in its transaction and enqueues scoring after 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 from datetime import UTC, datetime
 from typing import Annotated
@@ -16,7 +14,7 @@ import asyncpg
 import msgspec
 from arq.connections import ArqRedis
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from services.api.auth import Caller, CallerDep, organiser_only
 from services.api.responses import IdempotencyKey, problems
@@ -33,9 +31,10 @@ from shared.db.events import (
 )
 from shared.db.outbox import add_outbox, mark_enqueued
 from shared.geodesy import distances_km
+from shared.http.cursor import Cursor, aware_datetime, bigint, decode_cursor, encode_cursor
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.http.problems import Conflict, Forbidden, Invalid, NotFound, Unavailable
-from shared.models.common import Page, normalise_slug
+from shared.models.common import Page, normalise_slug, pattern_with_reason
 from shared.models.events import (
     CheckedEvent,
     Event,
@@ -51,9 +50,10 @@ from shared.settings import Settings
 
 MIN_RADIUS_KM, MAX_RADIUS_KM = 0.01, 500.0
 # RFC 3339 with an offset, as `from`/`to` take it (the schema says so; parsing checks the rest).
-INSTANT_PATTERN = (
+INSTANT_PATTERN = pattern_with_reason(
     r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d"
-    r"(:[0-5]\d(\.\d+)?)?(Z|z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+    r"(:[0-5]\d(\.\d+)?)?(Z|z|[+-]([01]\d|2[0-3]):[0-5]\d)$(?!\n)",
+    "must be an RFC 3339 time with an offset, like 2026-12-01T19:00:00+01:00",
 )
 # A geographic page reads candidates in batches; past this many batches it returns what it
 # has with a cursor, so one request stays bounded however sparse the matches are.
@@ -106,22 +106,12 @@ def _owned(event: Event | None, event_id: int, caller: Caller) -> Event:
 
 
 def _encode_cursor(event: Event) -> str:
-    raw = f"{event.starts_at_utc.isoformat()}|{event.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_cursor(event.starts_at_utc.isoformat(), event.id)
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:  # absent or empty: the first page
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        ts, event_id = raw.split("|")
-        at = datetime.fromisoformat(ts)
-        if at.tzinfo is None:
-            raise ValueError(ts)
-        return at, int(event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid.field("cursor", "is not a cursor from this search") from None
+    parts = decode_cursor(cursor, aware_datetime, bigint)
+    return None if parts is None else (parts[0], parts[1])
 
 
 def _instant(name: str, value: str | None) -> datetime | None:
@@ -310,7 +300,7 @@ class EventsController(Controller):
         ] = None,
         max_intensity: Annotated[int | None, QueryParameter(ge=1, le=5)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
     ) -> Page[Event]:
         """Scheduled events not over (at `from`, else now), soonest first; `lat`, `lon` and
         `radius_km` together keep those whose venue is within the geodesic radius."""
