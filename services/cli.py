@@ -13,7 +13,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,12 +22,16 @@ import msgspec
 import uvicorn
 
 from shared.db.migrate import MigrationError, migrate_url
-from shared.http.server import server_config, server_options
-from shared.logs import configure_logging
+from shared.logs import configure_logging, log_part
 from shared.runtime import EmbeddedError, EmbeddedServers, ensure_servers, generated_secret
 from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lowkey")
+
+# The parts a command runs alone, named on each of its log lines.
+PARTS = ("api", "feed", "worker")
+# How long `lowkey up` waits for every part to answer before it prints where they are.
+BANNER_WAIT_S = 30.0
 
 
 class StartupError(RuntimeError):
@@ -80,24 +85,31 @@ class _Server(uvicorn.Server):
 def _uvicorn_server(
     app: Any, settings: Settings, port: int, *, own_signals: bool = False
 ) -> uvicorn.Server:
-    config = server_config(app, settings.host, port)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=port,
+        access_log=False,  # ours redacts feed tokens
+        log_config=None,
+        lifespan="on",
+        proxy_headers=False,
+    )
     return uvicorn.Server(config) if own_signals else _Server(config)
 
 
 async def _run_all(settings: Settings, *, demo: bool) -> None:
     from services.api.app import create_app as create_api
     from services.feed.app import create_app as create_feed
-    from services.worker.metrics import serve_metrics
+    from services.worker.process import WorkerProcess
 
     assert settings.database_url is not None
     applied = await migrate_url(settings.database_url)
     if applied:
         log.info("migrations applied", extra={"applied": applied})
-    if demo:
-        await _load_demo(settings)
+    demo_block = await _demo_block(settings) if demo else None
     api = _uvicorn_server(create_api(settings), settings, settings.api_port)
     feed = _uvicorn_server(create_feed(settings), settings, settings.feed_port)
-    serve_metrics(settings)
+    worker = WorkerProcess(settings)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,58 +117,100 @@ async def _run_all(settings: Settings, *, demo: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     tasks = [
-        asyncio.create_task(api.serve(), name="api"),
-        asyncio.create_task(feed.serve(), name="feed"),
-        asyncio.create_task(_supervised_workers(settings, stop), name="worker"),
+        asyncio.create_task(_as_part("api", api.serve()), name="api"),
+        asyncio.create_task(_as_part("feed", feed.serve()), name="feed"),
+        asyncio.create_task(worker.supervise(stop), name="worker"),
     ]
-    print(
-        f"lowkey is up: API {settings.public_url}  feeds {settings.feed_base_url}  "
-        f"admin console {settings.public_url}/admin",
-        flush=True,
-    )
     done_waiter = asyncio.create_task(stop.wait())
+    banner = asyncio.create_task(_banner_when_up(settings, api, feed, worker, demo_block))
     finished, _ = await asyncio.wait([done_waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    banner.cancel()
     for task in finished:
         if task is not done_waiter and task.exception() is not None:
             log.error(
                 "a part stopped", extra={"part": task.get_name(), "error": repr(task.exception())}
             )
     log.info("stopping")
+    stop.set()
     api.should_exit = True
     feed.should_exit = True
     await asyncio.wait(tasks, timeout=15)
     for task in tasks:
         if not task.done():
             task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, banner, return_exceptions=True)
     done_waiter.cancel()
+    log.info("stopped")
 
 
-async def _supervised_workers(settings: Settings, stop: asyncio.Event) -> None:
-    """The worker part of `lowkey up`, started again after it loses Redis (as a process
-    supervisor would restart `lowkey worker`); pending work waits in the outbox."""
-    from services.worker.main import create_chunk_worker, create_worker, run_workers
-
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            await run_workers([create_worker(settings), create_chunk_worker(settings)], stop)
-        except Exception as exc:
-            log.warning("worker stopped; starting it again", extra={"error": type(exc).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, 4.0)
+async def _as_part(name: str, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` with its log lines (and those of the tasks it starts) naming `name`."""
+    log_part(name)
+    await work
 
 
-async def _load_demo(settings: Settings) -> None:
+async def _banner_when_up(
+    settings: Settings,
+    api: uvicorn.Server,
+    feed: uvicorn.Server,
+    worker: Any,
+    demo_block: str | None,
+) -> None:
+    """Print where everything is once every part answers, so it is the last thing on
+    screen rather than lost above the start-up lines."""
+    deadline = time.monotonic() + BANNER_WAIT_S
+    servers_up = worker_up = False
+    while time.monotonic() < deadline and not (servers_up and worker_up):
+        servers_up = api.started and feed.started
+        worker_up = not worker.alive() or await _port_answers(
+            settings.host, settings.worker_metrics_port
+        )
+        await asyncio.sleep(0.1)
+    print(_banner(settings, demo_block), flush=True)
+
+
+async def _port_answers(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+def _banner(settings: Settings, demo_block: str | None) -> str:
+    worker_url = f"http://{settings.host}:{settings.worker_metrics_port}"
+    lines = [
+        "",
+        "lowkey is up:",
+        f"  API:            {settings.public_url}  (docs at {settings.public_url}/schema)",
+        f"  feeds:          {settings.feed_base_url}",
+        f"  admin console:  {settings.public_url}/admin",
+        f"  admin key:      {settings.admin_key}  (kept in {settings.data_dir}/secrets)",
+        f"  worker health:  {worker_url}/healthz",
+    ]
+    if demo_block:
+        lines += ["", demo_block]
+    lines += ["", "Press Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+async def _demo_block(settings: Settings) -> str | None:
+    """The demo city's keys and feed: loaded now, or kept from when it was loaded."""
     try:
         from shared.demo import load_demo
     except ImportError:
         log.warning("the demo city is not available in this build")
-        return
-    info = await load_demo(settings)
-    if info:
-        print(info, flush=True)
+        return None
+    from shared.demo_keys import keep_demo_keys, shown_demo_keys
+
+    block = await load_demo(settings)
+    if block is not None:
+        keep_demo_keys(settings.data_dir, block)
+        return block
+    return await shown_demo_keys(settings)
 
 
 def _start(settings: Settings) -> tuple[Settings, EmbeddedServers]:
@@ -171,7 +225,6 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     lock = _lock_data_dir(settings.data_dir)
     settings, servers = _start(settings)
     try:
-        print(f"admin key: {settings.admin_key}  (kept in {settings.data_dir}/secrets)", flush=True)
         asyncio.run(_run_all(settings, demo=args.demo))
     finally:
         servers.stop()
@@ -187,8 +240,11 @@ def _serve_http(settings: Settings, role: str, port: int, workers: int) -> None:
             uvicorn.run(
                 f"services.{role}.app:app_from_env",
                 factory=True,
+                host=settings.host,
+                port=port,
                 workers=workers,
-                **server_options(settings.host, port),
+                access_log=False,
+                log_config=None,
             )
             return
         module = __import__(f"services.{role}.app", fromlist=["create_app"])
@@ -272,7 +328,8 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     except SettingsError as exc:
         print(f"lowkey: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    # `lowkey up` names the api, feed and worker on each of their lines itself.
+    configure_logging(settings.log_level, part=args.command if args.command in PARTS else "lowkey")
     try:
         args.func(settings, args)
     except StartupError as exc:

@@ -216,13 +216,37 @@ def ensure_servers(settings: Settings) -> tuple[Settings, EmbeddedServers]:
 
 def generated_secret(data_dir: Path, name: str) -> str:
     """A secret generated once into the data dir (for `lowkey up`), read back afterwards."""
-    path = data_dir / "secrets" / name
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
+    kept = kept_secret(data_dir, name)
+    if kept is not None:
+        return kept
     value = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    _secrets_dir(data_dir)
+    fd = os.open(data_dir / "secrets" / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
     return value
+
+
+def kept_secret(data_dir: Path, name: str) -> str | None:
+    """A secret kept in the data dir, or None when there is none."""
+    path = data_dir / "secrets" / name
+    if not path.exists():
+        return None
+    return path.read_text().strip()
+
+
+def keep_secret(data_dir: Path, name: str, value: str) -> None:
+    """Keep (or replace) a secret in the data dir, readable by its owner only; written
+    whole or not at all."""
+    folder = _secrets_dir(data_dir)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")  # mode 0600
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    os.replace(temp, folder / name)
+
+
+def _secrets_dir(data_dir: Path) -> Path:
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder

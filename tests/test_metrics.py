@@ -3,6 +3,7 @@ status counts, and the worker's job, outbox and queue figures."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -78,17 +79,26 @@ async def test_worker_depth_gauges_follow_outbox_and_queue(
     assert REGISTRY.get_sample_value("lowkey_queue_depth") == 1
 
 
-def test_worker_metrics_server_answers(settings: Settings) -> None:
+def test_worker_serves_metrics_beside_its_health(settings: Settings) -> None:
     import socket
 
     from msgspec.structs import replace
 
-    from services.worker.metrics import serve_metrics
+    from services.worker.health import LoopHeartbeat, serve_health
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    serve_metrics(replace(settings, worker_metrics_port=port, host="127.0.0.1"))
-    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    assert "lowkey_job_duration_seconds" in body
-    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    server = serve_health(replace(settings, worker_metrics_port=port), LoopHeartbeat())
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):  # the server's thread is starting
+            try:
+                body = httpx.get(f"{url}/metrics", timeout=5).text
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert "lowkey_job_duration_seconds" in body and "lowkey_parked_jobs" in body
+        assert httpx.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
+    finally:
+        server.stop()

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from services.api.auth import admin_only
 from services.api.responses import problems
 from shared.db import stats as db
-from shared.db.outbox import count_pending
+from shared.db.outbox import count_parked, count_pending
 from shared.db.weights import last_rescore_run
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.models.weights import Stats
@@ -30,6 +30,7 @@ async def collect_stats(pool: asyncpg.Pool, queue: ArqRedis, settings: Settings)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         counts = await db.counts(conn)
         outbox = await count_pending(conn)
+        parked = await count_parked(conn)
         last_run = await last_rescore_run(conn)
         by_intensity = await db.live_events_by_intensity(conn)
         per_user = await db.matches_per_user(conn)
@@ -43,6 +44,7 @@ async def collect_stats(pool: asyncpg.Pool, queue: ArqRedis, settings: Settings)
         last_full_rescore=last_run,
         events_by_intensity=by_intensity,
         matches_per_user=per_user,
+        parked_jobs=parked,
     )
 
 
@@ -53,5 +55,6 @@ class AdminStatsController(Controller):
 
     @get("/", responses=problems(401, 403))
     async def stats(self, pool: PoolDep, queue: QueueDep, settings: SettingsDep) -> Stats:
-        """Counts, outbox and queue depth, the last full re-score and two distributions."""
+        """Counts, outbox and queue depth, parked jobs, the last full re-score and two
+        distributions."""
         return await collect_stats(pool, queue, settings)

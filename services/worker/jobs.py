@@ -22,6 +22,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from services.worker.metrics import measured
+from services.worker.parking import counted_tries
 from shared import bulk_scoring, jobs, match_copy
 from shared.db import candidates, explanations, rescore, rescore_tables
 from shared.db import matches as db_matches
@@ -120,6 +121,7 @@ async def _weights(conn: asyncpg.Connection) -> tuple[int, Weights]:
 
 
 @measured
+@counted_tries("event", SCORE_TIMEOUT_S)
 async def score_event(ctx: dict[str, Any], outbox_id: int, event_id: int) -> int:
     """(Re-)score one event against the profiles that can reach it; returns its matches."""
     now = datetime.now(UTC)
@@ -149,6 +151,7 @@ async def score_event(ctx: dict[str, Any], outbox_id: int, event_id: int) -> int
 
 
 @measured
+@counted_tries("profile", SCORE_TIMEOUT_S)
 async def score_profile(ctx: dict[str, Any], outbox_id: int, profile_id: int) -> int:
     """(Re-)score one profile against the live events within its reach; returns its matches."""
     now = datetime.now(UTC)
@@ -236,6 +239,7 @@ async def fan_out(conn: asyncpg.Connection, run_id: int, chunk_size: int) -> int
 
 
 @measured
+@counted_tries("rescore", RESCORE_ALL_TIMEOUT_S)
 async def rescore_all(ctx: dict[str, Any], outbox_id: int, version: int) -> int:
     """Fan a full re-score of `version` out into chunks and create the table they fill;
     returns how many chunks."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import signal
 from typing import Any
 
@@ -16,10 +17,12 @@ from arq.worker import Worker, func
 
 from services.worker import jobs
 from services.worker.cron import CRON_JOBS
-from services.worker.metrics import serve_metrics
+from services.worker.health import LoopHeartbeat, serve_health, start_watchdog
 from shared.db.pool import create_pool
 from shared.queue import redis_settings
 from shared.settings import Settings
+
+log = logging.getLogger("lowkey.worker")
 
 # Every job with its own short timeout (a killed job is re-run after the longest + 10 s).
 FUNCTIONS = [
@@ -88,18 +91,21 @@ def create_chunk_worker(settings: Settings, **overrides: Any) -> Worker:
     return Worker(**options)
 
 
-async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
+async def run_workers(
+    workers: list[Worker], stop: asyncio.Event, heartbeat: LoopHeartbeat | None = None
+) -> None:
     """Run the Workers until `stop` is set or one of them ends (Redis lost: the process
     exits and its supervisor starts it again; pending work waits in the outbox)."""
     tasks = [asyncio.create_task(w.async_run()) for w in workers]
     stopper = asyncio.create_task(stop.wait())
+    beating = [asyncio.create_task(heartbeat.run())] if heartbeat is not None else []
     try:
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in done if t is not stopper and t.exception() is not None]
     finally:
-        for task in [stopper, *tasks]:
+        for task in [stopper, *beating, *tasks]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *beating, return_exceptions=True)
         for worker in workers:
             await worker.close()
     if failed:
@@ -107,10 +113,23 @@ async def run_workers(workers: list[Worker], stop: asyncio.Event) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    """`lowkey worker`: both Workers until SIGINT/SIGTERM."""
-    serve_metrics(settings)
+    """`lowkey worker`: both Workers until SIGINT/SIGTERM, with health and metrics served
+    beside them and a watchdog for a loop that stops turning."""
+    heartbeat = LoopHeartbeat()
+    health = serve_health(settings, heartbeat)
+    start_watchdog(heartbeat)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await run_workers([create_worker(settings), create_chunk_worker(settings)], stop)
+    log.info(
+        "worker started",
+        extra={
+            "queues": [settings.queue_name, settings.chunk_queue_name],
+            "health": f"http://{settings.host}:{settings.worker_metrics_port}/healthz",
+        },
+    )
+    try:
+        await run_workers([create_worker(settings), create_chunk_worker(settings)], stop, heartbeat)
+    finally:
+        health.stop()

@@ -1,6 +1,5 @@
-"""The worker's Prometheus metrics: job durations and failures, outbox and queue depth.
-
-Served on LOWKEY_WORKER_METRICS_PORT by prometheus_client's own small HTTP server.
+"""The worker's Prometheus metrics: job durations and failures, parked jobs, outbox and
+queue depth. Served at `/metrics` beside the worker's health (services/worker/health.py).
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
 from shared.db import outbox
@@ -24,7 +23,11 @@ JOB_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 JOB_FAILURES = Counter("lowkey_job_failures_total", "Job runs that raised", ["function"])
-OUTBOX_DEPTH = Gauge("lowkey_outbox_depth", "Outbox rows not yet done")
+JOBS_PARKED = Counter(
+    "lowkey_jobs_parked_total", "Outbox jobs parked after repeated failures", ["kind"]
+)
+OUTBOX_DEPTH = Gauge("lowkey_outbox_depth", "Outbox rows not yet done (parked ones aside)")
+PARKED_DEPTH = Gauge("lowkey_parked_jobs", "Outbox rows parked: tried too often, never run again")
 QUEUE_DEPTH = Gauge("lowkey_queue_depth", "Jobs waiting in the arq queue")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -49,13 +52,10 @@ def measured(fn: F) -> F:
 
 
 async def sample_depths(ctx: dict[str, Any]) -> None:
-    """Cron: refresh the outbox and queue depth gauges."""
+    """Cron: refresh the outbox, parked and queue depth gauges."""
     settings: Settings = ctx["settings"]
     async with ctx["pool"].acquire() as conn:
         OUTBOX_DEPTH.set(await outbox.count_pending(conn))
+        PARKED_DEPTH.set(await outbox.count_parked(conn))
     with contextlib.suppress(RedisError):
         QUEUE_DEPTH.set(await ctx["redis"].zcard(settings.queue_name))
-
-
-def serve_metrics(settings: Settings) -> None:
-    start_http_server(settings.worker_metrics_port, addr=settings.host)
