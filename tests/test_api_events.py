@@ -3,7 +3,9 @@ the server's derived fields, and the outbox row written in the event's own trans
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
@@ -432,3 +434,46 @@ async def test_an_id_beyond_bigint_is_a_client_error_not_a_500(
         answer = await api.request(method, path, headers=admin_headers)
         assert 400 <= answer.status_code < 500, (method, path, answer.status_code)
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_events_carry_their_next_start_in_every_view(
+    api: AsyncTestClient[Any], key: str, pool: asyncpg.Pool
+) -> None:
+    # Weekly at 19:00 Berlin since four weeks ago: starts_at is long past, the next is not.
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime.combine(datetime.now(berlin).date() - timedelta(weeks=4), time(19))
+    event = await post_event(
+        api,
+        key,
+        starts_at=first.isoformat(),
+        ends_at=(first + timedelta(hours=2)).isoformat(),
+        recurrence="FREQ=WEEKLY",
+    )
+    upcoming = next(
+        s
+        for s in (first + timedelta(weeks=k) for k in range(6))
+        if (s + timedelta(hours=2)).replace(tzinfo=berlin) > datetime.now(berlin)
+    )
+    expected = {
+        "next_starts_at": upcoming.isoformat(),
+        "next_starts_at_utc": upcoming.replace(tzinfo=berlin)
+        .astimezone(UTC)
+        .isoformat()
+        .replace("+00:00", "Z"),
+    }
+    assert {k: event[k] for k in expected} == expected
+    read = (await api.get(f"/v1/events/{event['id']}")).json()
+    assert {k: read[k] for k in expected} == expected
+    found = (await api.get("/v1/events")).json()["items"]
+    assert [{k: e[k] for k in expected} for e in found] == [expected]
+    token = await make_profile_token(pool)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "WITH x AS (INSERT INTO match_explanations (text) VALUES ('x') RETURNING id)"
+            " INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
+            " comfort_score, explanation_id, weight_version)"
+            " SELECT (SELECT id FROM profiles), $1, 0.8, 1, 1, 1, x.id, 1 FROM x",
+            event["id"],
+        )
+    matched = (await api.get("/v1/me/matches", headers=bearer(token))).json()["items"]
+    assert [{k: m["event"][k] for k in expected} for m in matched] == [expected]
