@@ -272,7 +272,7 @@ async def load_demo(settings: Settings) -> str | None:
     try:
         async with pool.acquire() as conn, conn.transaction():
             if not await scoring_inputs.lock_and_check_empty(conn):
-                log.warning("demo skipped: database holds data")
+                log.info("demo skipped: database holds data")
                 return None
             org_key = new_token("lk_org_")
             organiser = await insert_organiser(
@@ -303,7 +303,9 @@ async def load_demo(settings: Settings) -> str | None:
     finally:
         await pool.close()
     feed_url = f"{settings.feed_base_url}/feeds/{feed_token}.ics"
-    log.info("demo city loaded", extra={"events": EVENTS, "profiles": PROFILES, "matches": count})
+    log.info(
+        "demo city loaded", extra={"events": EVENTS, "profiles": PROFILES + 1, "matches": count}
+    )
     return "\n".join(
         [
             "lowkey demo city (Leeds) loaded:",
