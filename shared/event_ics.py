@@ -4,13 +4,14 @@ RFC 5545 bytes out, with the same UID, times and VTIMEZONE form as the personal 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, vRecur, vText
 from icalendar import Event as VEvent
 
 from shared.models.events import Event
+from shared.recurrence import with_utc_until
 from shared.scoring import ScoringEvent, describe_event
 from shared.vtimezone import build_vtimezone
 
@@ -37,10 +38,9 @@ def event_calendar(event: Event, scored: ScoringEvent, *, page_url: str) -> byte
     until = None
     rule = None
     if event.recurrence:
-        rule = vRecur.from_ical(event.recurrence)
+        rule = vRecur.from_ical(with_utc_until(event.recurrence, zone))
         if rule.get("UNTIL"):
-            until = _until_utc(rule["UNTIL"][0], zone)
-            rule["UNTIL"] = [until]
+            until = rule["UNTIL"][0]
     if event.timezone != UTC_TZID:
         last = max(ends.year, until.year if until else ends.year) + _ZONE_YEARS_AHEAD
         calendar.add_component(build_vtimezone(event.timezone, starts.year - 1, last))
@@ -73,16 +73,6 @@ def _add_local(entry: VEvent, name: str, moment: datetime, tzid: str) -> None:
         entry.add(name, moment.replace(tzinfo=UTC))
     else:
         entry.add(name, moment, parameters={"TZID": tzid})
-
-
-def _until_utc(until: date | datetime, zone: ZoneInfo) -> datetime:
-    """RFC 5545 wants a UTC UNTIL beside a DTSTART with TZID; a floating one is local time,
-    a date the whole local day."""
-    if not isinstance(until, datetime):
-        until = datetime.combine(until, time(23, 59, 59))
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=zone)
-    return until.astimezone(UTC).replace(microsecond=0)
 
 
 def _description(event: Event, scored: ScoringEvent, page_url: str) -> str:

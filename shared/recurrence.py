@@ -229,12 +229,16 @@ def until_instant(raw: str, zone: ZoneInfo) -> datetime:
 
 
 def with_utc_until(text: str, zone: ZoneInfo) -> str:
-    """The rule's text with UNTIL in UTC, as RFC 5545 requires beside a DTSTART with TZID."""
-    rule = parse(text)
-    if rule.until is None:
-        return rule.text
-    until = until_instant(rule.until, zone).strftime("%Y%m%dT%H%M%SZ")
-    return ";".join(f"UNTIL={until}" if p.startswith("UNTIL=") else p for p in rule.text.split(";"))
+    """The rule's text with UNTIL in UTC, as RFC 5545 requires beside a DTSTART with TZID.
+    Only UNTIL is read (ValueError when it is no RFC 5545 form): the other parts are left
+    as they are, so a stored rule can be written out whatever the gate says of it."""
+    parts = [p for p in text.strip().upper().split(";") if p]
+    return ";".join(
+        "UNTIL=" + until_instant(p[6:], zone).strftime("%Y%m%dT%H%M%SZ")
+        if p.startswith("UNTIL=")
+        else p
+        for p in parts
+    )
 
 
 def years_ahead(now: datetime, years: int = YEARS_AHEAD) -> datetime:

@@ -123,6 +123,8 @@ def test_every_until_form_ends_the_series_at_the_same_occurrence() -> None:
         ("FREQ=WEEKLY;UNTIL=20270301T190000", "FREQ=WEEKLY;UNTIL=20270301T180000Z"),
         ("FREQ=WEEKLY;UNTIL=20270301", "FREQ=WEEKLY;UNTIL=20270301T225959Z"),
         ("FREQ=WEEKLY;COUNT=4", "FREQ=WEEKLY;COUNT=4"),
+        # Only UNTIL is read: a stored rule the gate refuses can still be written out.
+        ("FREQ=DAILY;INTERVAL=0;UNTIL=20270301", "FREQ=DAILY;INTERVAL=0;UNTIL=20270301T225959Z"),
     ],
 )
 def test_until_is_rewritten_to_utc_once_and_right(rule: str, utc: str) -> None:
