@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Generic, Literal, TypeVar
 import msgspec
 from msgspec import Meta
 
-from shared import timeutil
 from shared.models.codes import CURRENCY_CODES, LANGUAGE_CODES, iana_zones
 
 # Why a value failed its pattern, in words: a 422 says this rather than the regex.
@@ -53,8 +52,11 @@ SLUG_PATTERN = pattern_with_reason(
     r"^[a-z0-9]+(-[a-z0-9]+)*$", "must be a slug: a-z, 0-9 and single hyphens, at most 40"
 )
 _SLUG = re.compile(SLUG_PATTERN)
-pattern_with_reason(
-    timeutil.LOCAL_TIME_PATTERN,
+# A calendar date and a clock time, without an offset; whether the day exists in its month
+# and the time in its zone, and the SPEC's range of years, are checked on top.
+LOCAL_TIME_PATTERN = pattern_with_reason(
+    r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d"
+    r"(:[0-5]\d)?$(?!\n)",
     "must be a local time like 2026-12-01T19:00:00, without an offset",
 )
 

@@ -12,6 +12,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from shared import timeutil
 from shared.models.common import (
+    LOCAL_TIME_PATTERN,
     AddressText,
     Base,
     Cents,
@@ -50,7 +51,7 @@ ACCESSIBILITY: tuple[str, ...] = get_args(AccessibilityFeature)
 LocalTime = Annotated[
     str,
     Meta(
-        pattern=timeutil.LOCAL_TIME_PATTERN,
+        pattern=LOCAL_TIME_PATTERN,
         description="local wall-clock time in `timezone`, without an offset",
         examples=["2026-12-01T19:00:00"],
     ),
