@@ -23,7 +23,7 @@ from tests.test_feed_service import feed_path, match, monday, new_event, new_pro
 from tests.test_pages_start import token_of
 
 Client = AsyncTestClient[Any]
-FEED_LINK = re.compile(r'id="feed-url" value="([^"]+)"')
+FEED_LINK = re.compile(r'id="feed-url" rows="3" readonly spellcheck="false">([^<]+)<')
 
 
 @pytest.fixture
