@@ -1,6 +1,7 @@
-"""Read a feed the way real clients do: ical.js (under node) and Python's icalendar.
+"""Read a feed the way real clients do: ical.js (under node), Python's icalendar (with
+recurring-ical-events) and Home Assistant's strict `ical` library.
 
-Both readers answer in one shape, so a test can assert they agree:
+All readers answer in one shape, so a test can assert they agree:
 `{"calendar_name", "events": {uid: {summary, description, location, url,
 status, transp, sequence, occurrences}}, "missing_tzids"}`, where
 `occurrences` are the UTC starts ("2026-03-03T19:00:00Z") in [start, end).
@@ -20,6 +21,7 @@ from typing import Any
 import icalendar
 import pytest
 import recurring_ical_events
+from ical.calendar_stream import IcsCalendarStream
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPAND_SCRIPT = Path(__file__).resolve().parent / "icaljs" / "expand.mjs"
@@ -61,6 +63,29 @@ def parse_with_icaljs(ics: bytes, window_start: datetime, window_end: datetime) 
     return result
 
 
+def parse_many_with_icaljs(
+    feeds: list[tuple[bytes, datetime, datetime]],
+) -> list[dict[str, Any]]:
+    """`parse_with_icaljs` for each (ics, window start, window end), in one node process."""
+    require_icaljs()
+    batch = [
+        {"ics": ics.decode(), "start": _utc_text(start), "end": _utc_text(end)}
+        for ics, start, end in feeds
+    ]
+    completed = subprocess.run(
+        ["node", str(EXPAND_SCRIPT), "--batch"],
+        input=json.dumps(batch).encode(),
+        capture_output=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise AssertionError(f"ical.js could not read the feeds:\n{completed.stderr.decode()}")
+    readings: list[dict[str, Any]] = json.loads(completed.stdout)
+    return readings
+
+
 def parse_with_python(ics: bytes, window_start: datetime, window_end: datetime) -> dict[str, Any]:
     """The feed as icalendar reads it, expanded by recurring_ical_events."""
     calendar = icalendar.Calendar.from_ical(ics)
@@ -96,6 +121,41 @@ def parse_with_python(ics: bytes, window_start: datetime, window_end: datetime) 
         "calendar_name": _unescape(_text(calendar, "X-WR-CALNAME")),
         "events": events,
         "missing_tzids": sorted(missing),
+    }
+
+
+def parse_with_ical(ics: bytes, window_start: datetime, window_end: datetime) -> dict[str, Any]:
+    """The feed as Home Assistant's `ical` reads it (strict RFC 5545), expanded on its own
+    timeline."""
+    calendar = IcsCalendarStream.calendar_from_ics(ics.decode())
+    defined = {zone.tz_id for zone in calendar.timezones}
+    unfolded = ics.decode().replace("\r\n ", "")
+    used = set(re.findall(r"^(?:DTSTART|DTEND|EXDATE);TZID=([^:;]+)", unfolded, re.MULTILINE))
+    events: dict[str, dict[str, Any]] = {
+        str(event.uid): {
+            "summary": event.summary,
+            "description": event.description,
+            "location": event.location,
+            "url": event.url,
+            "status": None if event.status is None else str(event.status.value),
+            "transp": event.transparency,
+            "sequence": event.sequence or 0,
+            "occurrences": [],
+        }
+        for event in calendar.events
+    }
+    for occurrence in calendar.timeline_tz(UTC).overlapping(window_start, window_end):
+        start = occurrence.dtstart
+        assert isinstance(start, datetime), "lowkey writes date-times only"
+        if window_start <= start < window_end:
+            events[str(occurrence.uid)]["occurrences"].append(_utc_text(start))
+    for event in events.values():
+        event["occurrences"].sort()
+    names = [str(x.value) for x in calendar.extras if x.name.lower() == "x-wr-calname"]
+    return {
+        "calendar_name": _unescape(names[0]) if names else None,
+        "events": events,
+        "missing_tzids": sorted(used - defined),
     }
 
 

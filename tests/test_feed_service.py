@@ -26,7 +26,12 @@ from shared.db.matches import upsert_pairs
 from shared.scoring import PairScore
 from shared.settings import Settings
 from tests.factories import bearer, create_organiser, post_event
-from tests.feed_parsers import parse_with_icaljs, parse_with_python, require_icaljs
+from tests.feed_parsers import (
+    parse_with_ical,
+    parse_with_icaljs,
+    parse_with_python,
+    require_icaljs,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DISPLAY_NAME = "Wren Quietwater"
@@ -126,8 +131,8 @@ WINDOW = (datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(w
 
 
 def read_everywhere(ics: bytes) -> dict[str, Any]:
-    """The feed as icalendar (round trip), recurring_ical_events and ical.js read it;
-    asserts they all agree and returns the common reading."""
+    """The feed as icalendar (round trip), recurring_ical_events, Home Assistant's ical and
+    ical.js read it; asserts they all agree and returns the common reading."""
     calendar = icalendar.Calendar.from_ical(ics)
     again = icalendar.Calendar.from_ical(calendar.to_ical())
     assert [str(e["UID"]) for e in again.walk("VEVENT")] == [
@@ -137,6 +142,7 @@ def read_everywhere(ics: bytes) -> dict[str, Any]:
         e.decoded("DTSTART") for e in calendar.walk("VEVENT")
     ]
     python = parse_with_python(ics, *WINDOW)
+    assert parse_with_ical(ics, *WINDOW) == python
     require_icaljs()
     icaljs = parse_with_icaljs(ics, *WINDOW)
     assert icaljs == python

@@ -1,4 +1,5 @@
-"""Feeds read alike by ical.js, icalendar + recurring_ical_events, and zoneinfo across DST."""
+"""Feeds read alike by ical.js, icalendar + recurring_ical_events, Home Assistant's ical and
+zoneinfo across DST."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from zoneinfo import ZoneInfo
 import feed_parsers
 import pytest
 from dateutil.rrule import rrulestr
-from feed_parsers import parse_with_icaljs, parse_with_python
+from feed_parsers import parse_with_ical, parse_with_icaljs, parse_with_python
 from test_ical import basic_entries, make_entry, render
 
 pytestmark = pytest.mark.node
@@ -55,10 +56,12 @@ def test_weekly_series_has_the_same_instants_in_every_reader(zone: str, start: d
 
     icaljs = parse_with_icaljs(ics, *WINDOW)
     python = parse_with_python(ics, *WINDOW)
+    home_assistant = parse_with_ical(ics, *WINDOW)
 
     assert icaljs["missing_tzids"] == python["missing_tzids"] == []
     assert icaljs["events"][entry.uid]["occurrences"] == expected
     assert python["events"][entry.uid]["occurrences"] == expected
+    assert home_assistant == python
 
 
 @pytest.mark.parametrize("zone", ["Europe/London", "America/New_York", "Australia/Sydney"])
@@ -77,11 +80,11 @@ def test_local_until_ends_the_series_on_its_last_local_start(zone: str) -> None:
     assert parse_with_python(ics, *WINDOW)["events"][entry.uid]["occurrences"] == expected
 
 
-def test_golden_feed_reads_the_same_in_ical_js_and_python() -> None:
+def test_golden_feed_reads_the_same_in_every_reader() -> None:
     ics = render(basic_entries())
     icaljs = parse_with_icaljs(ics, *WINDOW)
     python = parse_with_python(ics, *WINDOW)
-    assert icaljs == python
+    assert icaljs == python == parse_with_ical(ics, *WINDOW)
     assert icaljs["calendar_name"] == "lowkey"
     cancelled = icaljs["events"]["event-7@lowkey"]
     assert (cancelled["status"], cancelled["sequence"]) == ("CANCELLED", 1)
