@@ -4,16 +4,23 @@ The key changes with `profiles.matches_version` (bumped by every write to the pr
 matches or their events), the profile's own `updated_at` and the week its window starts
 in. Within a week time alone changes nothing: this week's occurrences keep their slots
 after they end, so a render holds until the week rolls over.
+
+Whatever is stored, a render is bounded (rows read, entries and EXDATEs kept, time taken)
+and never fails the request: an event the renderer cannot handle is left out (logged
+once), and a feed that still cannot be made is answered with its last good render, or
+503 with Retry-After when there is none.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
+import anyio
 import anyio.to_thread
 import asyncpg
 import msgspec
@@ -29,7 +36,9 @@ from shared.db.feeds import (
     feed_states,
     store_render,
 )
+from shared.http.problems import Unavailable
 from shared.scoring import (
+    CAP_WEEKS,
     CappedMatch,
     ScoringEvent,
     ScoringProfile,
@@ -39,10 +48,22 @@ from shared.scoring import (
 )
 from shared.settings import Settings
 
+log = logging.getLogger("lowkey.feed")
+
 # Bump when the same data would render to other bytes, so stored renders are replaced.
 RENDER_VERSION = 2
 CALENDAR_NAME = "lowkey"
 FeedFormat = Literal["in_person", "online", "hybrid"]
+# The best-scored matches a render reads: far more than a window can show (12 weeks x
+# at most 50 a week), so only the cost of a pathological profile is bounded.
+MAX_FEED_ROWS = 2_000
+# The SPEC's bound on a rule: at most 7 occurrences in any week, so at most this many
+# EXDATEs per entry in the window; an entry with more comes from data outside the bounds.
+MAX_EXDATES = 7 * CAP_WEEKS
+# A render normally takes milliseconds; one that takes longer is abandoned (its thread
+# left to finish) and the feed answered as a render that failed.
+RENDER_TIMEOUT_S = 5.0
+RENDER_FAILED = "this calendar cannot be made just now; retry later"
 
 
 # Looks a feed up by (token hash, the client's ETag): `feed_state` on a pool, or a batcher.
@@ -127,31 +148,65 @@ async def load_feed(
         state = await lookup(hashed, known_etag)
     if state is None:
         return None
-    week = window_monday(state.timezone, now or datetime.now(UTC))
+    stored = _stored(state)
+    try:
+        week = window_monday(state.timezone, now or datetime.now(UTC))
+    except Exception as exc:  # a zone no reader knows: the stored render, or 503
+        return _last_good(state, stored, exc)
     key = render_key(state, week, settings.public_url)
     fresh = state.fresh and state.render_key == key
-    if fresh and state.etag is not None and state.last_modified is not None:
-        return ServedFeed(etag=state.etag, last_modified=state.last_modified, body=state.body)
+    if fresh and stored is not None:
+        return stored
     return await _render_and_store(pool, settings, state, key, week)
+
+
+def _stored(state: FeedState) -> ServedFeed | None:
+    if state.etag is None or state.last_modified is None:
+        return None
+    return ServedFeed(etag=state.etag, last_modified=state.last_modified, body=state.body)
+
+
+def _last_good(state: FeedState, stored: ServedFeed | None, exc: BaseException) -> ServedFeed:
+    """The answer for a feed whose render failed: its last good render, else 503."""
+    log.error(
+        "feed render failed",
+        extra={
+            "profile_id": state.profile_id,
+            "error": type(exc).__name__,
+            "served": "last good render" if stored is not None else "503",
+        },
+    )
+    if stored is None:
+        raise Unavailable(RENDER_FAILED) from exc
+    return stored
 
 
 async def _render_and_store(
     pool: asyncpg.Pool, settings: Settings, state: FeedState, key: str, week: date
 ) -> ServedFeed | None:
-    window = feed_window(state.timezone, _midnight(week, state.timezone))
-    rows = await feed_rows(pool, state.profile_id, over_after=window.start)
+    stored = _stored(state)
+    try:
+        window = feed_window(state.timezone, _midnight(week, state.timezone))
+    except Exception as exc:
+        return _last_good(state, stored, exc)
+    rows = (await feed_rows(pool, state.profile_id, over_after=window.start))[:MAX_FEED_ROWS]
     # Rendering is pure CPU (tens of ms for a full feed): off the event loop, so cached
     # feeds keep being served meanwhile, and holding no pooled connection.
-    body = await anyio.to_thread.run_sync(
-        lambda: build_feed(
-            rows,
-            timezone=state.timezone,
-            max_events_per_week=state.max_events_per_week,
-            availability=state.availability,
-            week=week,
-            public_url=settings.public_url,
-        )
-    )
+    try:
+        with anyio.fail_after(RENDER_TIMEOUT_S):
+            body = await anyio.to_thread.run_sync(
+                lambda: build_feed_isolating(
+                    rows,
+                    timezone=state.timezone,
+                    max_events_per_week=state.max_events_per_week,
+                    availability=state.availability,
+                    week=week,
+                    public_url=settings.public_url,
+                ),
+                abandon_on_cancel=True,
+            )
+    except Exception as exc:
+        return _last_good(state, stored, exc)
     etag = feed_etag(body)
     # No time limit: the key names the week, and nothing else changes with time alone.
     last_modified = await store_render(
@@ -183,8 +238,62 @@ def build_feed(
         now=_midnight(week, timezone),
     )
     by_id = {row.event_id: row for row in rows}
-    entries = [_entry(by_id[match.event_id], match) for match in capped]
+    shown = _bounded(capped, by_id, max_events_per_week)
+    entries = [_entry(by_id[match.event_id], match) for match in shown]
     return render_feed(entries, public_url=public_url, calendar_name=CALENDAR_NAME)
+
+
+def build_feed_isolating(rows: Sequence[FeedRow], **options: Any) -> bytes:
+    """`build_feed`, leaving out each event whose data the renderer cannot handle (each
+    is tried alone once the whole fails); raises only when the rest fails as well."""
+    try:
+        return build_feed(rows, **options)
+    except Exception:
+        pass
+    kept = []
+    for row in rows:
+        try:
+            build_feed([row], **options)
+        except Exception as exc:
+            _log_unrenderable(row.event_id, type(exc).__name__)
+        else:
+            kept.append(row)
+    return build_feed(kept, **options)
+
+
+_unrenderable: set[int] = set()
+
+
+def _log_unrenderable(event_id: int, error: str) -> None:
+    if event_id in _unrenderable:
+        return  # once per process: every feed it is matched into would repeat it
+    if len(_unrenderable) < 10_000:
+        _unrenderable.add(event_id)
+    log.error(
+        "event left out of feeds: its stored data cannot be rendered",
+        extra={"event_id": event_id, "error": error},
+    )
+
+
+def _bounded(
+    capped: Sequence[CappedMatch], by_id: dict[int, FeedRow], max_events_per_week: int
+) -> list[CappedMatch]:
+    """The cap's picks (best first) within the feed's bounds: no more scheduled entries
+    than the window has slots, as many cancelled ones at most (they keep slots they
+    held), and no entry with more EXDATEs than a rule within the SPEC can have."""
+    slots = CAP_WEEKS * max_events_per_week
+    kept: list[CappedMatch] = []
+    counts = {"scheduled": 0, "cancelled": 0}
+    for match in capped:
+        status = "cancelled" if by_id[match.event_id].status == "cancelled" else "scheduled"
+        if len(match.exdates) > MAX_EXDATES:
+            _log_unrenderable(match.event_id, f"more than {MAX_EXDATES} EXDATEs")
+            continue
+        if counts[status] >= slots:
+            continue
+        counts[status] += 1
+        kept.append(match)
+    return kept
 
 
 def _midnight(day: date, timezone: str) -> datetime:
