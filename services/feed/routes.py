@@ -11,8 +11,10 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from litestar import Controller, Request, route
+from litestar.di import NamedDependency
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 
 from services.feed.render import FeedSource, ServedFeed
@@ -42,10 +44,16 @@ class FeedController(Controller):
         responses={
             304: ResponseSpec(None, description="Not modified (If-None-Match/If-Modified-Since)"),
             404: ResponseSpec(None, description=NO_SUCH_FEED + " (unknown or rotated token)"),
+            503: ResponseSpec(
+                None, description="The feed cannot be made just now (Retry-After says when)"
+            ),
         },
     )
     async def feed(
-        self, request: Request[Any, Any, Any], filename: str, feeds: FeedSource
+        self,
+        request: Request[Any, Any, Any],
+        filename: FromPath[str],
+        feeds: NamedDependency[FeedSource],
     ) -> ASGIResponse:
         matched = FEED_FILE.fullmatch(filename)
         if matched is None:
