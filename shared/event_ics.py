@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, vRecur, vText
+from icalendar import Calendar, vRecur
 from icalendar import Event as VEvent
 
+from shared.ical_text import IcalText
 from shared.models.events import Event
 from shared.recurrence import with_utc_until
 from shared.scoring import ScoringEvent, describe_event
@@ -55,9 +56,9 @@ def event_calendar(event: Event, scored: ScoringEvent, *, page_url: str) -> byte
     _add_local(entry, "dtend", ends, event.timezone)
     if rule is not None:
         entry.add("rrule", rule)
-    entry.add("summary", vText(f"Cancelled: {event.title}" if cancelled else event.title))
-    entry.add("description", vText(_description(event, scored, page_url)))
-    entry.add("location", vText(_location(event)))
+    entry.add("summary", IcalText(f"Cancelled: {event.title}" if cancelled else event.title))
+    entry.add("description", IcalText(_description(event, scored, page_url)))
+    entry.add("location", IcalText(_location(event)))
     venue = event.venue
     if venue and venue.lat is not None and venue.lon is not None and event.format != "online":
         entry.add("geo", (venue.lat, venue.lon))

@@ -148,3 +148,12 @@ async def test_unknown_or_malformed_event_is_a_404_page(api: Client) -> None:
         assert response.status_code == 404, path
         assert response.headers["content-type"].startswith("text/html")
         assert "We could not find that" in response.text
+
+
+async def test_event_ics_keeps_text_as_typed(api: Client, admin_headers: dict[str, str]) -> None:
+    _, key = await create_organiser(api, admin_headers)
+    event = await post_event(api, key, title="C:\\New; chess, go", description="Line one\nTwo")
+    ics = icalendar.Calendar.from_ical((await api.get(f"/events/{event['id']}.ics")).content)
+    (entry,) = ics.walk("VEVENT")
+    assert str(entry["SUMMARY"]) == "C:\\New; chess, go"
+    assert str(entry["DESCRIPTION"]).startswith("Line one\nTwo\n\nWhat it is like: ")

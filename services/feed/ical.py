@@ -12,8 +12,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from icalendar import Calendar, Event, vDuration, vRecur, vText
+from icalendar import Calendar, Event, vDuration, vRecur
 
+from shared.ical_text import IcalText as _Text
 from shared.recurrence import with_utc_until
 from shared.vtimezone import build_vtimezone
 
@@ -218,21 +219,3 @@ def _zone_years(entries: Iterable[FeedEntry]) -> dict[str, tuple[int, int]]:
             first, last = min(first, known[0]), max(last, known[1])
         years[entry.timezone] = (first, last)
     return years
-
-
-class _Text(vText):
-    """TEXT escaped per RFC 5545 3.3.11.
-
-    icalendar 7.3's own escaping first turns a literal backslash-N into a line
-    break, which would corrupt a title such as `C:\\New`.
-    """
-
-    def to_ical(self) -> bytes:
-        text = str(self).replace("\r\n", "\n").replace("\r", "\n")
-        return (
-            text.replace("\\", "\\\\")
-            .replace(";", "\\;")
-            .replace(",", "\\,")
-            .replace("\n", "\\n")
-            .encode()
-        )
