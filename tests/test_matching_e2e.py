@@ -241,3 +241,24 @@ async def test_weight_change_rescores_everything_and_rollback_restores_it(
     await drain_queue()
     assert_same_matches(await stored_matches(pool), original)
     assert len(await matched_ids(api, users[0])) >= 1
+
+
+async def test_export_reads_as_a_person_would_each_match_titled_dated_and_explained(
+    api: Client, key: str, drain_queue: Drain
+) -> None:
+    user = await new_profile(api)
+    event = await post_event(api, key, title="Quiet board games")
+    await drain_queue()
+    (match,) = (await my_matches(api, user))["items"]
+    response = await api.get("/v1/me/export", headers=bearer(user["token"]))
+    assert response.status_code == 200, response.text
+    (exported,) = response.json()["matches"]
+    assert exported["event_id"] == event["id"] and exported["title"] == "Quiet board games"
+    assert exported["next_starts_at"] == event["next_starts_at"] is not None
+    assert exported["timezone"] == event["timezone"]
+    # The same words and numbers as the matches list: no float4 noise.
+    assert exported["explanation"] == match["explanation"]
+    assert exported["explanation"].split(" · ")[0].endswith("km away")
+    assert exported["score"] == match["score"] == round(exported["score"], 4)
+    assert exported["components"] == match["components"]
+    assert exported["distance_km"] == match["distance_km"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
+from shared import timeutil
 from shared.models.profiles import ExportedMatch, Profile, ProfileCreate
+from shared.scoring import with_distance
 
 SELECT_ID_BY_TOKEN_HASH = "SELECT id FROM profiles WHERE token_hash = $1"
 
@@ -52,11 +55,12 @@ UPDATE profiles SET feed_token_hash = $2, feed_token_sealed = $3, updated_at = n
 WHERE id = $1
 """
 SELECT_MATCHES_FOR_EXPORT = """
-SELECT m.event_id, m.score,
-       json_build_object('distance', m.distance_score, 'interest', m.interest_score,
-                         'comfort', m.comfort_score) AS components,
+SELECT m.event_id, e.title, e.starts_at, e.ends_at, e.timezone, e.recurrence,
+       m.score, m.distance_score, m.interest_score, m.comfort_score,
        m.distance_km, x.text AS explanation, m.weight_version, m.scored_at
-FROM matches m JOIN match_explanations x ON x.id = m.explanation_id
+FROM matches m
+JOIN events e ON e.id = m.event_id
+JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = $1 ORDER BY m.score DESC, m.event_id
 """
 
@@ -136,5 +140,31 @@ async def replace_feed_token(
 
 
 async def matches_for_export(conn: asyncpg.Connection, profile_id: int) -> list[ExportedMatch]:
+    """Every stored match of the profile, best first, in the export's readable form."""
+    now = datetime.now(UTC)
     rows = await conn.fetch(SELECT_MATCHES_FOR_EXPORT, profile_id)
-    return msgspec.convert([dict(r) for r in rows], list[ExportedMatch])
+    return [_exported(r, now) for r in rows]
+
+
+def _exported(r: asyncpg.Record, now: datetime) -> ExportedMatch:
+    upcoming = timeutil.next_start(
+        r["event_id"], r["starts_at"], r["ends_at"], r["timezone"], r["recurrence"], now
+    )
+    km = r["distance_km"]
+    return ExportedMatch(
+        event_id=r["event_id"],
+        title=r["title"],
+        next_starts_at=None if upcoming is None else upcoming.replace(tzinfo=None).isoformat(),
+        timezone=r["timezone"],
+        explanation=with_distance(r["explanation"], km),
+        # Stored as float4: shown to the precision it carries, as the matches API does.
+        score=round(float(r["score"]), 4),
+        components={
+            "distance": round(float(r["distance_score"]), 4),
+            "interest": round(float(r["interest_score"]), 4),
+            "comfort": round(float(r["comfort_score"]), 4),
+        },
+        distance_km=None if km is None else round(float(km), 2),
+        weight_version=r["weight_version"],
+        scored_at=r["scored_at"],
+    )

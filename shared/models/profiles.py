@@ -199,11 +199,18 @@ class HiddenEvent(Base, kw_only=True):
 
 
 class ExportedMatch(Base, kw_only=True):
+    """One stored match as a person reads it: the event's title and next date, why it was
+    suggested (the API's explanation, distance first) and its numbers rounded as
+    `GET /v1/me/matches` rounds them."""
+
     event_id: int
+    title: str
+    next_starts_at: str | None  # local wall-clock time in `timezone`; None once over
+    timezone: str
+    explanation: str
     score: float
     components: dict[str, float]
     distance_km: float | None
-    explanation: str
     weight_version: int
     scored_at: datetime
 
