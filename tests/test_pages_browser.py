@@ -212,8 +212,9 @@ async def test_every_page_by_keyboard_alone_passes_axe_at_every_width(
                 await expect(page.get_by_role("heading", name=heading)).to_be_visible()
                 await check(page, name)
                 if name == "start-times":
-                    await tab_to(page, "#slot-tue-evening")
-                    await page.keyboard.press("Space")
+                    for slot in ("#slot-tue-evening", "#slot-thu-evening"):
+                        await tab_to(page, slot)
+                        await page.keyboard.press("Space")
                     await press_button(page, "next")
                 else:
                     await press_button(page, "skip")
@@ -240,7 +241,14 @@ async def test_every_page_by_keyboard_alone_passes_axe_at_every_width(
             await check(page, "me-empty")
             profile_id = await pool.fetchval("SELECT id FROM profiles")
             for event, score in zip(events, (0.9, 0.8), strict=True):
-                await match(pool, {"id": profile_id}, event, score=score)
+                why = " · ".join(
+                    (
+                        ", ".join(t.replace("-", " ") for t in event["tags"]),
+                        "small, structured group, newcomers welcomed",
+                        "free",
+                    )
+                )
+                await match(pool, {"id": profile_id}, event, score=score, explanation=why)
             await page.reload()
             await expect(page.locator(".suggestion").first).to_contain_text("Quiet board games")
             await check(page, "me")
