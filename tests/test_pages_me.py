@@ -228,3 +228,25 @@ async def test_delete_asks_first_then_erases_everything(
         assert await conn.fetchval("SELECT count(*) FROM user_sessions") == 0
     assert (await feed.get(feed_path(profile))).status_code == 404
     assert (await sign_in(pages, profile["token"])).status_code == 401
+
+
+async def test_no_key_or_feed_token_reaches_a_log_line(
+    pages: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from tests.test_pages_start import sign_up
+
+    caplog.set_level(logging.DEBUG)
+    done = await sign_up(pages)
+    assert done.status_code == 303
+    calendar = (await pages.get("/me/calendar")).text
+    key = re.search(r'id="private-key">(lk_usr_[^<]+)<', calendar).group(1)  # type: ignore[union-attr]
+    feed_token = FEED_LINK.search(calendar).group(1).rsplit("/", 1)[1].removesuffix(".ics")  # type: ignore[union-attr]
+    await post_form(pages, "/me", "/me/sign-out")
+    await sign_in(pages, "lk_usr_wrong")
+    await sign_in(pages, key)
+    await post_form(pages, "/me", "/me/calendar/new")
+    logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    assert "request" in logged, "the request log did run"
+    assert key not in logged and feed_token not in logged

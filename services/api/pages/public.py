@@ -11,6 +11,7 @@ from litestar.params import FromPath
 
 from services.api.pages.event_view import event_view, scoring_event
 from services.api.pages.render import PAGE_HEADERS, page
+from services.api.pages.session import signed_in
 from shared.db.events import get_event
 from shared.event_ics import event_calendar
 from shared.http.deps import PoolDep, SettingsDep
@@ -30,7 +31,8 @@ class PublicPages(Controller):
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any]) -> Response[str]:
-        return page(request, "home.html", {"nav": "home"})
+        person = await signed_in(request)
+        return page(request, "home.html", {"nav": "home", "signed_in": person is not None})
 
     @get("/events/{ref:str}")
     async def event(
@@ -58,4 +60,6 @@ class PublicPages(Controller):
                     "Content-Disposition": f'attachment; filename="lowkey-event-{event.id}.ics"',
                 },
             )
-        return page(request, "event.html", event_view(event, datetime.now(UTC)))
+        context = event_view(event, datetime.now(UTC))
+        context["signed_in"] = await signed_in(request) is not None
+        return page(request, "event.html", context)
