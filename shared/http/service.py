@@ -15,7 +15,6 @@ from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins import PluginProtocol
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ControllerRouterHandler, Middleware
@@ -23,6 +22,7 @@ from litestar.types import ControllerRouterHandler, Middleware
 from shared.db.pool import create_pool
 from shared.http.body_limit import MAX_BODY_BYTES, body_limit_middleware
 from shared.http.contract import StrictRequest, StrictStructSchemaPlugin, allow_middleware
+from shared.http.docs import docs_assets_router, docs_policy_middleware, openapi_config
 from shared.http.health import healthz, readyz
 from shared.http.problems import (
     VALIDATION_HANDLERS,
@@ -89,7 +89,7 @@ def build_app(
         exclude=["/metrics"],
     )
     return Litestar(
-        route_handlers=[healthz, readyz, Metrics, *route_handlers],
+        route_handlers=[healthz, readyz, Metrics, docs_assets_router(), *route_handlers],
         lifespan=[lifespan],
         plugins=[problem_details_plugin(), StrictStructSchemaPlugin(), *plugins],
         middleware=[
@@ -97,6 +97,7 @@ def build_app(
             prometheus.middleware,
             allow_middleware,
             body_limit_middleware,  # before anything that reads a body
+            docs_policy_middleware,
             *middleware,
         ],
         request_class=StrictRequest,
@@ -107,7 +108,7 @@ def build_app(
             **(dependencies or {}),
         },
         exception_handlers={Exception: internal_error_handler, **VALIDATION_HANDLERS},
-        openapi_config=OpenAPIConfig(title=openapi_title, version="1.0.0", path="/schema"),
+        openapi_config=openapi_config(openapi_title),
         request_max_body_size=MAX_BODY_BYTES,
         debug=debug,
         logging_config=None,  # shared.logs configures logging once per process
