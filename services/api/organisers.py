@@ -11,13 +11,14 @@ from typing import Annotated
 import asyncpg
 import msgspec
 from litestar import Controller, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from services.api.auth import admin_only
 from services.api.responses import NO_STORE, IdempotencyKey, problems
 from shared.crypto import new_token, token_hash
 from shared.db.organisers import insert_organiser, list_organisers, revoke_organiser
 from shared.db.pool import create_pool
+from shared.http.cursor import Cursor
 from shared.http.deps import PoolDep, SettingsDep
 from shared.http.problems import Invalid, NotFound
 from shared.models.common import Page
@@ -67,7 +68,7 @@ def _cursor(last_id: int) -> str:
 
 
 def _after_id(cursor: str | None) -> int:
-    if not cursor:  # absent or empty: the first page
+    if cursor is None:  # absent: the first page (empty is not a cursor)
         return 0
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -105,7 +106,7 @@ class AdminOrganisersController(Controller):
         self,
         pool: PoolDep,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
     ) -> Page[Organiser]:
         """Organisers, oldest first (never their keys); revoked ones carry `revoked_at`."""
         async with pool.acquire() as conn:

@@ -12,12 +12,13 @@ from typing import Annotated
 import asyncpg
 from arq.connections import ArqRedis
 from litestar import Controller, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from services.api.auth import admin_only
 from services.api.responses import IdempotencyKey, problems
 from shared.db import weights as db
 from shared.db.outbox import add_outbox, mark_enqueued
+from shared.http.cursor import Cursor
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.http.problems import Conflict, Invalid, NotFound
 from shared.models.common import Page
@@ -80,7 +81,7 @@ def history_cursor(version: int) -> str:
 
 
 def version_before(cursor: str | None) -> int | None:
-    if not cursor:  # absent or empty: the first page
+    if cursor is None:  # absent: the first page (empty is not a cursor)
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -125,7 +126,7 @@ class AdminWeightsController(Controller):
         self,
         pool: PoolDep,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
     ) -> Page[WeightVersion]:
         """Every version, newest first; `active` marks the one in use."""
         return await weight_history(pool, limit=limit, cursor=cursor)
