@@ -17,10 +17,9 @@ from msgspec import inspect
 
 from shared.http.field_errors import Segment, describe_msgspec, wire_name
 from shared.http.problems import BadRequest, Invalid
-from shared.models.common import multiline
+from shared.models.common import MULTILINE, multiline
 
 MAX_DEPTH = 10  # SPEC: JSON nested deeper than this is refused with 400
-MULTILINE = "lowkey_multiline"  # the Meta(extra=...) key of text that may have lines
 
 _ESCAPED = re.compile(rb"\\.", re.S)
 _STRING = re.compile(rb'"[^"]*"')

@@ -61,6 +61,10 @@ LOCAL_TIME_PATTERN = pattern_with_reason(
 )
 
 
+# Meta(extra=...) key of text that may have lines: the request decoder applies `multiline`.
+MULTILINE = "lowkey_multiline"
+
+
 def multiline(text: str) -> str:
     """How text that may have lines is kept: CR and CRLF become LF, TAB a space."""
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
@@ -87,12 +91,10 @@ TimeZoneName = Annotated[_Zone, Meta(description="IANA time zone", examples=["Eu
 # One line of plain text (a title, a name).
 ShortText = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
 # Plain text that may have lines; stored with `multiline` applied.
-LongText = Annotated[
-    str, Meta(max_length=5000, pattern=LINES_PATTERN, extra={"lowkey_multiline": True})
-]
+LongText = Annotated[str, Meta(max_length=5000, pattern=LINES_PATTERN, extra={MULTILINE: True})]
 AddressText = Annotated[
     str,
-    Meta(min_length=1, max_length=500, pattern=LINES_PATTERN, extra={"lowkey_multiline": True}),
+    Meta(min_length=1, max_length=500, pattern=LINES_PATTERN, extra={MULTILINE: True}),
 ]
 WebUrl = Annotated[str, Meta(max_length=2000, pattern=URL_PATTERN)]
 Cents = Annotated[int, Meta(ge=0, le=10_000_000)]
