@@ -19,7 +19,7 @@ import icalendar
 import pytest
 from litestar.testing import AsyncTestClient
 
-from services.feed.render import load_feed, render_key, window_monday
+from services.feed.render import RENDER_VERSION, load_feed, render_key, window_monday
 from shared.crypto import token_hash
 from shared.db.feeds import feed_state
 from shared.db.matches import upsert_pairs
@@ -340,7 +340,7 @@ async def test_a_render_holds_all_week_and_a_new_week_keeps_last_modified_if_byt
     first = await load_feed(pool, settings, token, now=week_start)
     assert first is not None
     key = await stored_key()
-    assert key.startswith(f"v2:{monday(0).isoformat()}:")
+    assert key.startswith(f"v{RENDER_VERSION}:{monday(0).isoformat()}:")
     await pool.execute(
         "UPDATE feed_renders SET last_modified = last_modified - interval '1 hour'"
         " WHERE profile_id = $1",

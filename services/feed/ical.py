@@ -14,11 +14,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from icalendar import Calendar, Event, vDuration, vRecur
 
+from shared.first_visit import HEADING as FIRST_TIME_HEADING
 from shared.ical_text import IcalText as _Text
 from shared.recurrence import with_utc_until
 from shared.vtimezone import build_vtimezone
 
 PRODID = "-//lowkey//feed 1.0//EN"
+# A discreet feed's PRODID names no product: calendar apps can show it (e.g. in a
+# subscription's details), and nothing there may name lowkey.
+DISCREET_PRODID = "-//Calendar//Feed 1.0//EN"
 # Matches change after re-scores and as weeks roll over, not minute by minute;
 # clients that honour the hint (Apple, Thunderbird, Outlook) poll four-hourly.
 REFRESH_INTERVAL = timedelta(hours=4)
@@ -57,6 +61,9 @@ class FeedEntry(msgspec.Struct, frozen=True, kw_only=True):
     lat: float | None = None
     lon: float | None = None
     online_url: str | None = None
+    # What a newcomer can expect, as sentences (shared.first_visit); a standard feed
+    # writes them under "First time?".
+    first_time: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         naive = (self.starts_at, self.ends_at, *self.exdates)
@@ -87,11 +94,15 @@ def render_feed(
     public_url: str,
     calendar_name: str = "lowkey",
     refresh_interval: timedelta = REFRESH_INTERVAL,
+    discreet: bool = False,
 ) -> bytes:
     """The whole VCALENDAR for `entries` (none gives a valid empty calendar).
 
     `public_url` is the API's base; each event links to its public page
-    `{public_url}/events/{id}`.
+    `{public_url}/events/{id}`. `discreet` (SPEC "Discreet calendars"): every entry is
+    titled `calendar_name` and links, as its only description, to the private
+    `{public_url}/e/{id}`; its place is the address alone; UIDs, times, rules, status,
+    sequence and GEO stay as in the standard feed, so switching keeps entries in place.
     """
     ordered = sorted(entries, key=lambda entry: entry.event_id)
     ids = [entry.event_id for entry in ordered]
@@ -99,7 +110,7 @@ def render_feed(
         raise ValueError("each event may appear in a feed only once")
 
     calendar = Calendar()
-    calendar.add("prodid", PRODID)
+    calendar.add("prodid", DISCREET_PRODID if discreet else PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
@@ -111,13 +122,15 @@ def render_feed(
         calendar.add_component(build_vtimezone(tzid, first_year, last_year))
     base = public_url.rstrip("/")
     for entry in ordered:
-        calendar.add_component(_render_event(entry, base))
+        calendar.add_component(_render_event(entry, base, discreet, calendar_name))
     # Insertion order, not icalendar's alphabetical sort: UID first and
     # DTSTART before DTEND read naturally and stay just as stable.
     return calendar.to_ical(sorted=False)
 
 
-def _render_event(entry: FeedEntry, base_url: str) -> Event:
+def _render_event(
+    entry: FeedEntry, base_url: str, discreet: bool = False, label: str = ""
+) -> Event:
     stamp = entry.updated_at.astimezone(UTC).replace(microsecond=0)
     cancelled = entry.status == "cancelled"
     event = Event()
@@ -132,12 +145,22 @@ def _render_event(entry: FeedEntry, base_url: str) -> Event:
         for excluded in sorted(set(entry.exdates)):
             # One date per EXDATE line: the form every client reads alike.
             _add_local_time(event, "exdate", excluded, entry.timezone)
-    event.add("summary", _Text(f"Cancelled: {entry.title}" if cancelled else entry.title))
-    event.add("description", _Text(_description(entry)))
-    event.add("location", _Text(_location(entry)))
+    private_link = f"{base_url}/e/{entry.event_id}"
+    if discreet:
+        event.add("summary", _Text(label))
+        event.add("description", _Text(private_link))
+        event.add("location", _Text(_address_only(entry)))
+    else:
+        event.add("summary", _Text(f"Cancelled: {entry.title}" if cancelled else entry.title))
+        event.add("description", _Text(_description(entry)))
+        event.add("location", _Text(_location(entry)))
     if entry.lat is not None and entry.lon is not None and entry.format != "online":
         event.add("geo", (entry.lat, entry.lon))
-    event.add("url", f"{base_url}/events/{entry.event_id}")
+    if discreet:
+        event.add("url", private_link)
+        event.add("class", "PRIVATE")
+    else:
+        event.add("url", f"{base_url}/events/{entry.event_id}")
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     # Suggestions never mark the user busy.
     event.add("transp", "TRANSPARENT")
@@ -175,6 +198,8 @@ def _description(entry: FeedEntry) -> str:
         parts.append("This event has been cancelled.")
     if entry.description.strip():
         parts.append(entry.description.strip())
+    if entry.first_time:
+        parts.append(FIRST_TIME_HEADING + "\n" + " ".join(entry.first_time))
     explanation = _without_distance(entry.explanation)
     if explanation:
         parts.append(WHY_PREFIX + explanation)
@@ -186,6 +211,17 @@ def _description(entry: FeedEntry) -> str:
 def _without_distance(explanation: str) -> str:
     parts = [part.strip() for part in explanation.split("·")]
     return " · ".join(part for part in parts if part and not _DISTANCE_PART.search(part))
+
+
+def _address_only(entry: FeedEntry) -> str:
+    """A discreet entry's place: the address without the venue's name (which could say
+    what the event is)."""
+    if entry.format == "online":
+        return "Online"
+    address = (entry.venue_address or "").strip()
+    if entry.format == "hybrid":
+        return f"{address} (or online)" if address else "Online"
+    return address
 
 
 def _location(entry: FeedEntry) -> str:

@@ -36,7 +36,10 @@ from shared.db.feeds import (
     feed_states,
     store_render,
 )
+from shared.first_visit import first_visit_sentences
 from shared.http.problems import Unavailable
+from shared.models.events import FirstVisit
+from shared.models.profiles import DEFAULT_CALENDAR_LABEL
 from shared.scoring import (
     CAP_WEEKS,
     CappedMatch,
@@ -51,7 +54,7 @@ from shared.settings import Settings
 log = logging.getLogger("lowkey.feed")
 
 # Bump when the same data would render to other bytes, so stored renders are replaced.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 CALENDAR_NAME = "lowkey"
 FeedFormat = Literal["in_person", "online", "hybrid"]
 # The best-scored matches a render reads: far more than a window can show (12 weeks x
@@ -123,6 +126,8 @@ def render_key(state: FeedState, week: date, public_url: str) -> str:
         state.timezone,
         state.max_events_per_week,
         state.availability,
+        state.feed_style,
+        state.calendar_label,
     )
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
     return f"v{RENDER_VERSION}:{week.isoformat()}:{digest}"
@@ -202,6 +207,8 @@ async def _render_and_store(
                     availability=state.availability,
                     week=week,
                     public_url=settings.public_url,
+                    feed_style=state.feed_style,
+                    calendar_label=state.calendar_label,
                 ),
                 abandon_on_cancel=True,
             )
@@ -225,9 +232,12 @@ def build_feed(
     availability: str,
     week: date,
     public_url: str,
+    feed_style: str = "standard",
+    calendar_label: str = DEFAULT_CALENDAR_LABEL,
 ) -> bytes:
     """Pure: matched rows, capped per week over the window that starts on `week` (a
-    Monday), rendered to bytes. `availability` is the profile's windows as JSON text.
+    Monday), rendered to bytes. `availability` is the profile's windows as JSON text; a
+    `discreet` feed is named `calendar_label` and says nothing of its events.
 
     The cap sees every occurrence of the window, those already over too, so a render
     depends only on its key and stays the same all week.
@@ -240,7 +250,13 @@ def build_feed(
     by_id = {row.event_id: row for row in rows}
     shown = _bounded(capped, by_id, max_events_per_week)
     entries = [_entry(by_id[match.event_id], match) for match in shown]
-    return render_feed(entries, public_url=public_url, calendar_name=CALENDAR_NAME)
+    discreet = feed_style == "discreet"
+    return render_feed(
+        entries,
+        public_url=public_url,
+        calendar_name=calendar_label if discreet else CALENDAR_NAME,
+        discreet=discreet,
+    )
 
 
 def build_feed_isolating(rows: Sequence[FeedRow], **options: Any) -> bytes:
@@ -360,4 +376,11 @@ def _entry(row: FeedRow, shown: CappedMatch) -> FeedEntry:
         lat=row.lat,
         lon=row.lon,
         online_url=row.online_url,
+        first_time=tuple(first_visit_sentences(_first_visit(row), row.accessibility)),
     )
+
+
+def _first_visit(row: FeedRow) -> FirstVisit | None:
+    if row.first_visit is None:
+        return None
+    return msgspec.json.decode(row.first_visit, type=FirstVisit)

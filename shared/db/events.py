@@ -10,27 +10,27 @@ import asyncpg
 import msgspec
 
 from shared import timeutil
-from shared.models.events import CheckedEvent, Event, Venue
+from shared.models.events import CheckedEvent, Event, FirstVisit, Venue
 
 # The columns an organiser's input sets, in the order of $2.. in INSERT and UPDATE.
 _INPUT_COLUMNS = (
     "title, description, starts_at, ends_at, timezone, starts_at_utc, ends_at_utc, recurrence, "
     "over_at, format, venue_name, venue_address, lat, lon, online_url, tags, group_size, "
     "structure, noise, talking_optional, newcomer_support, cost_cents, currency, accessibility, "
-    "languages, intensity"
+    "languages, first_visit, intensity"
 )
 _COLUMNS = f"id, organiser_id, {_INPUT_COLUMNS}, status, sequence, created_at, updated_at"
 
 INSERT = f"""
 INSERT INTO events (organiser_id, {_INPUT_COLUMNS})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24, $25, $26, $27)
+        $20, $21, $22, $23, $24, $25, $26, $27, $28)
 RETURNING {_COLUMNS}
 """  # noqa: S608 (only constant column lists are formatted in)
 UPDATE = f"""
 UPDATE events SET ({_INPUT_COLUMNS}, sequence, updated_at) =
     ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-     $21, $22, $23, $24, $25, $26, $27, sequence + 1, now())
+     $21, $22, $23, $24, $25, $26, $27, $28, sequence + 1, now())
 WHERE id = $1
 RETURNING {_COLUMNS}
 """  # noqa: S608 (only constant column lists are formatted in)
@@ -101,6 +101,14 @@ def search_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, 
     return (lon - dlon, lat_min, lon + dlon, lat_max)
 
 
+def _first_visit_value(first_visit: FirstVisit | None) -> dict[str, Any] | None:
+    """Kept with only the parts given (jsonb); None when nothing is said."""
+    if first_visit is None:
+        return None
+    given = msgspec.structs.asdict(first_visit)
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def _input_values(checked: CheckedEvent) -> tuple[Any, ...]:
     d = checked.data
     venue = d.venue or Venue()
@@ -130,6 +138,7 @@ def _input_values(checked: CheckedEvent) -> tuple[Any, ...]:
         d.currency,
         d.accessibility,
         d.languages,
+        _first_visit_value(d.first_visit),
         checked.intensity,
     )
 

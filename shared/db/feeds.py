@@ -23,7 +23,7 @@ import msgspec
 # its JSON text, decoded only when a feed is rendered.
 SELECT_FEED_STATE = """
 SELECT p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version, p.updated_at,
-       p.availability::text AS availability,
+       p.availability::text AS availability, p.feed_style, p.calendar_label,
        (SELECT g.generation FROM match_generation g) AS generation,
        r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
@@ -35,7 +35,7 @@ WHERE p.feed_token_hash = $1
 # of the token hashes ($1) with its client's ETag ($2); tokens no profile has give no row.
 SELECT_FEED_STATES = """
 SELECT t.i, p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version,
-       p.updated_at, p.availability::text AS availability,
+       p.updated_at, p.availability::text AS availability, p.feed_style, p.calendar_label,
        (SELECT g.generation FROM match_generation g) AS generation,
        r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
@@ -51,7 +51,7 @@ SELECT m.event_id, m.score, x.text AS explanation,
        e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.recurrence, e.over_at,
        e.status, e.sequence, e.updated_at, e.format, e.venue_name, e.venue_address, e.lat, e.lon,
        e.online_url, e.tags, e.intensity, e.group_size, e.structure, e.noise,
-       e.talking_optional, e.newcomer_support
+       e.talking_optional, e.newcomer_support, e.accessibility, e.first_visit::text AS first_visit
 FROM matches m JOIN events e ON e.id = m.event_id
 JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > $2)
@@ -97,6 +97,8 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     matches_version: int  # bumped by every write to the profile's matches or their events
     updated_at: datetime  # set by every write to the profile itself
     availability: str  # the profile's availability windows, as JSON text
+    feed_style: str  # "standard" or "discreet"
+    calendar_label: str  # a discreet feed's name and every entry's title
     generation: int  # bumped when a full re-score swaps in a new matches table
     render_key: str | None
     etag: str | None
@@ -134,6 +136,9 @@ class FeedRow(msgspec.Struct, frozen=True, kw_only=True):
     noise: str
     talking_optional: bool
     newcomer_support: bool
+    accessibility: list[str] = []
+    # The event's first_visit as JSON text (the feed pool decodes no jsonb), or None.
+    first_visit: str | None = None
 
 
 async def feed_state(

@@ -95,7 +95,7 @@ _LIST_EVENT_COLUMNS = """
     e.starts_at_utc, e.ends_at_utc, e.recurrence, e.over_at, e.format, e.venue_name,
     e.venue_address, e.lat, e.lon, e.online_url, e.tags, e.group_size, e.structure, e.noise,
     e.talking_optional, e.newcomer_support, e.cost_cents, e.currency, e.accessibility,
-    e.languages, e.intensity, e.status, e.sequence, e.created_at, e.updated_at
+    e.languages, e.first_visit, e.intensity, e.status, e.sequence, e.created_at, e.updated_at
 """
 EVENT_FIELDS = tuple(c.strip().removeprefix("e.") for c in _LIST_EVENT_COLUMNS.split(","))
 # Best first, keyset-paged by (score, event_id); events already over are left out.

@@ -12,6 +12,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from shared import timeutil
 from shared.models.common import (
+    LINES_PATTERN,
     LOCAL_TIME_PATTERN,
     AddressText,
     Base,
@@ -81,6 +82,60 @@ class Venue(Base):
     lon: Longitude | None = None
 
 
+# The first-visit texts may have lines (stored with CR/CRLF as LF and TAB as a space).
+_MULTILINE = {"lowkey_multiline": True}
+HowToFind = Annotated[
+    str,
+    Meta(
+        max_length=300,
+        description="how to find the way in and the room",
+        examples=["side door on Park Lane, room 2, first floor"],
+        pattern=LINES_PATTERN,
+        extra=_MULTILINE,
+    ),
+]
+Greeter = Annotated[
+    str,
+    Meta(
+        max_length=120,
+        description="who welcomes newcomers and how to spot them, as a sentence; giving one "
+        "makes newcomer_support true",
+        examples=["Sam, in the green scarf, greets newcomers at the door"],
+        pattern=LINES_PATTERN,
+        extra=_MULTILINE,
+    ),
+]
+WhatToBring = Annotated[
+    str,
+    Meta(
+        max_length=200,
+        description="what to bring, if anything",
+        examples=["a pen"],
+        pattern=LINES_PATTERN,
+        extra=_MULTILINE,
+    ),
+]
+
+
+class FirstVisit(Base):
+    """What a newcomer can expect (SPEC "What to expect"); every part optional. Blank
+    texts count as not given."""
+
+    how_to_find: HowToFind | None = None
+    greeter: Greeter | None = None
+    what_to_bring: WhatToBring | None = None
+    leaving_early_ok: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("how_to_find", "greeter", "what_to_bring"):
+            text = getattr(self, name)
+            if text is not None:
+                setattr(self, name, text.strip() or None)
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in self.__struct_fields__)
+
+
 # The format's rules as JSON Schema (check_event applies them): a link unless in person; a
 # venue unless online, placed by lat+lon, or by address alone when a geocoder is configured.
 _NUMBER, _NULL = {"type": "number"}, {"type": "null"}
@@ -142,6 +197,7 @@ class EventCreate(Base):
     currency: CurrencyCode = "EUR"
     accessibility: Annotated[list[AccessibilityFeature], Meta(max_length=10)] = []
     languages: Annotated[list[LanguageCode], Meta(max_length=20)] = []
+    first_visit: FirstVisit | None = None
 
 
 class EventUpdate(Base):
@@ -166,6 +222,7 @@ class EventUpdate(Base):
     currency: CurrencyCode | UnsetType = UNSET
     accessibility: Annotated[list[AccessibilityFeature], Meta(max_length=10)] | UnsetType = UNSET
     languages: Annotated[list[LanguageCode], Meta(max_length=20)] | UnsetType = UNSET
+    first_visit: FirstVisit | UnsetType | None = UNSET  # replaced as a whole; null clears
 
 
 class Event(Base):
@@ -192,6 +249,7 @@ class Event(Base):
     currency: str
     accessibility: list[str]
     languages: list[str]
+    first_visit: FirstVisit | None
     intensity: int
     status: Status
     sequence: int
@@ -328,12 +386,19 @@ def check_event(
             errors.append((f"tags[{i}]", f"{raw!r} is not a tag slug ([a-z0-9]+(-[a-z0-9]+)*)"))
         elif slug not in tags:
             tags.append(slug)
+    first_visit = data.first_visit
+    if first_visit is not None and first_visit.is_empty():
+        first_visit = None
     data = msgspec.structs.replace(
         data,
         recurrence=recurrence,
         tags=tags,
         accessibility=list(dict.fromkeys(data.accessibility)),
         languages=list(dict.fromkeys(data.languages)),
+        first_visit=first_visit,
+        # SPEC: naming a greeter is newcomer support (and so lowers the intensity).
+        newcomer_support=data.newcomer_support
+        or (first_visit is not None and first_visit.greeter is not None),
     )
     needs_geocoding = _venue(data, can_geocode, errors)
     times = _times(data, now, errors)

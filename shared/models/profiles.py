@@ -12,6 +12,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from shared.models.common import (
+    NOT_BLANK_PATTERN,
     TEXT_PATTERN,
     Base,
     Cents,
@@ -52,6 +53,19 @@ Languages = Annotated[list[LanguageCode], Meta(max_length=20)]
 AccessibilityNeeds = Annotated[list[AccessibilityFeature], Meta(max_length=20)]
 EventsPerWeek = Annotated[int, Meta(ge=1, le=50)]
 DisplayName = Annotated[str, Meta(min_length=1, max_length=80, pattern=TEXT_PATTERN)]
+# SPEC "Discreet calendars": a discreet feed names nothing but its label.
+FeedStyle = Literal["standard", "discreet"]
+CalendarLabel = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=40,
+        pattern=NOT_BLANK_PATTERN,
+        description="a discreet feed's name and every entry's title",
+        examples=["Plans"],
+    ),
+]
+DEFAULT_CALENDAR_LABEL = "Plans"
 
 
 def normalise_interests(raw: dict[str, float]) -> dict[str, float]:
@@ -116,6 +130,8 @@ class ProfileCreate(Base, kw_only=True):
     availability: Availability = msgspec.field(default_factory=list)
     timezone: TimeZoneName = "UTC"
     max_events_per_week: EventsPerWeek = 3
+    feed_style: FeedStyle = "standard"
+    calendar_label: CalendarLabel = DEFAULT_CALENDAR_LABEL
 
     def __post_init__(self) -> None:
         self.interests = normalise_interests(self.interests)
@@ -142,6 +158,8 @@ class ProfileUpdate(Base, kw_only=True):
     availability: Availability | UnsetType = UNSET
     timezone: TimeZoneName | UnsetType = UNSET
     max_events_per_week: EventsPerWeek | UnsetType = UNSET
+    feed_style: FeedStyle | UnsetType = UNSET
+    calendar_label: CalendarLabel | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if not isinstance(self.interests, UnsetType):
@@ -174,6 +192,8 @@ class Profile(Base, kw_only=True):
     availability: list[AvailabilityWindow]
     timezone: str
     max_events_per_week: int
+    feed_style: FeedStyle
+    calendar_label: str
     created_at: datetime
     updated_at: datetime
 

@@ -14,6 +14,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.static_files import create_static_files_router
 
 from services.api.pages.me import MePages, SignInPages
+from services.api.pages.private_link import PrivateLinkPages
 from services.api.pages.public import PublicPages
 from services.api.pages.render import page
 from services.api.pages.session import SignInNeeded, csrf_middleware, to_sign_in
@@ -59,7 +60,7 @@ def _problem(request: Request[Any, Any, Any], exc: LowkeyError) -> Response[str]
 
 PEOPLE = Router(
     path="/",
-    route_handlers=[PublicPages, StartPages, SignInPages, MePages],
+    route_handlers=[PublicPages, StartPages, SignInPages, MePages, PrivateLinkPages],
     middleware=[csrf_middleware],
     exception_handlers={
         SignInNeeded: to_sign_in,

@@ -16,6 +16,7 @@ from services.api.pages.words import (
     group_words,
     language_name,
 )
+from shared.first_visit import first_visit_sentences
 from shared.models.events import Event
 from shared.scoring import (
     CAP_WEEKS,
@@ -109,6 +110,7 @@ def event_view(event: Event, now: datetime) -> dict[str, Any]:
         "place": place,
         "online": event.format in ("online", "hybrid"),
         "like": what_it_is_like(event),
+        "first_time": first_visit_sentences(event.first_visit, event.accessibility),
         "intensity": event.intensity,
         "access": [ACCESS_WORDS.get(a, a.replace("_", " ")) for a in event.accessibility],
         "cost": describe_cost(event.cost_cents, event.currency),
