@@ -169,6 +169,33 @@ KINDS = [
     ),
 ]
 TIMES = [(10, 2), (11, 2), (14, 2), (18, 2), (19, 2), (19, 3)]  # start hour, hours
+# What a newcomer can expect, by kind of place (SPEC "What to expect"); a third of the
+# events carry one, chosen by index so the seeded city is otherwise the same.
+FIRST_VISITS: dict[str, dict[str, object]] = {
+    "Library": {
+        "greeter": "Priya at the front desk welcomes newcomers and walks you to the room",
+        "how_to_find": "main entrance, then the reading room on the first floor",
+        "leaving_early_ok": True,
+    },
+    "Community Centre": {
+        "greeter": "Tom, wearing a blue lanyard, greets newcomers at the door",
+        "how_to_find": "side entrance on the car park, room 2",
+        "what_to_bring": "nothing; tea and biscuits are provided",
+    },
+    "Park Gates": {
+        "greeter": "A volunteer in a green vest meets everyone at the gates",
+        "what_to_bring": "comfortable shoes and a waterproof",
+        "leaving_early_ok": True,
+    },
+    "Café": {"how_to_find": "the back room, past the counter", "leaving_early_ok": True},
+    "Food Bank": {
+        "greeter": "The shift lead, in a red apron, shows newcomers what to do",
+        "what_to_bring": "closed shoes",
+    },
+}
+# Every fifth demo profile (not the demo user) keeps a discreet calendar.
+DISCREET_EVERY = 5
+DISCREET_LABELS = ("Plans", "Evenings", "Week ahead")
 NEEDS = ["step_free", "quiet_room", "transit_nearby", "hearing_loop", "seating"]
 
 
@@ -213,12 +240,21 @@ def _event(rng: random.Random, i: int, today: date) -> EventCreate:
             "currency": "GBP",
             "accessibility": rng.sample(NEEDS, rng.randint(0, 3)),
             "languages": ["en"],
+            "first_visit": _first_visit(place, i, online),
         },
         EventCreate,
     )
 
 
-def _profile(rng: random.Random) -> ProfileCreate:
+def _first_visit(place: str, i: int, online: bool) -> dict[str, object] | None:
+    if i % 3 != 0:
+        return None
+    if online:
+        return {"how_to_find": "the link opens a few minutes early", "leaving_early_ok": True}
+    return FIRST_VISITS.get(place, {"leaving_early_ok": True})
+
+
+def _profile(rng: random.Random, n: int) -> ProfileCreate:
     _, lat, lon = rng.choice(AREAS)
     hlat, hlon = _near(rng, lat, lon, 1.5)
     tags = sorted({t for k in KINDS for t in k[1]})
@@ -242,9 +278,17 @@ def _profile(rng: random.Random) -> ProfileCreate:
             ),
             "timezone": TZ,
             "max_events_per_week": rng.choice([1, 2, 3]),
+            **_calendar_style(n),
         },
         ProfileCreate,
     )
+
+
+def _calendar_style(n: int) -> dict[str, str]:
+    if n % DISCREET_EVERY != 0:
+        return {}
+    label = DISCREET_LABELS[(n // DISCREET_EVERY) % len(DISCREET_LABELS)]
+    return {"feed_style": "discreet", "calendar_label": label}
 
 
 def demo_user() -> ProfileCreate:
@@ -293,7 +337,7 @@ async def load_demo(settings: Settings) -> str | None:
                 feed = new_token()
                 await insert_profile(
                     conn,
-                    demo_user() if n == 0 else _profile(rng),
+                    demo_user() if n == 0 else _profile(rng, n),
                     token_hash=token_hash(secret, token, purpose="profile"),
                     feed_token_hash=token_hash(secret, feed, purpose="feed"),
                     feed_token_sealed=seal(feed.encode(), secret, token, purpose="feed-token"),

@@ -43,6 +43,11 @@ async def test_demo_loads_once_into_an_empty_database(
     assert await pool.fetchval("SELECT count(DISTINCT intensity) FROM events") >= 3
     assert await pool.fetchval("SELECT count(*) FROM events WHERE recurrence IS NOT NULL") > 50
     assert await pool.fetchval("SELECT count(*) FROM events WHERE format <> 'in_person'") > 10
+    # What to expect and discreet calendars (issue 16) are in the city too.
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE first_visit ? 'greeter'") > 20
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE first_visit IS NOT NULL") > 80
+    discreet = "SELECT count(DISTINCT calendar_label) FROM profiles WHERE feed_style = 'discreet'"
+    assert await pool.fetchval(discreet) == 3
 
     token = printed(block, "demo user token")
     page = await api.get("/v1/me/matches", headers=bearer(token))
@@ -54,6 +59,7 @@ async def test_demo_loads_once_into_an_empty_database(
     assert me.json()["feed_url"] == printed(block, "demo user's feed")
     calendar = await feed.get(urlparse(printed(block, "demo user's feed")).path)
     assert calendar.status_code == 200 and b"BEGIN:VEVENT" in calendar.content
+    assert b"First time?" in calendar.content.replace(b"\r\n ", b"")
     assert printed(block, "admin console") == f"{settings.public_url}/admin"
 
     key = printed(block, "demo organiser key")
