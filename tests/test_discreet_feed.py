@@ -397,6 +397,9 @@ async def test_the_private_link_shows_nothing_until_its_person_signs_in(
     assert followed.status_code == 303
     assert followed.headers["location"] == f"/events/{event['id']}"
     assert "Anxiety peer support circle" in (await pages.get(f"/e/{event['id']}")).text
+    # Added to Outlook from the calendar page, it is named by its label too.
+    calendar = (await pages.get("/me/calendar")).text
+    assert "name=Plans" in calendar and "name=lowkey" not in calendar
 
     other = await new_profile(pages)
     await pages.post("/me/sign-out", data={"_csrf_token": token_of((await pages.get("/me")).text)})

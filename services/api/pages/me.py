@@ -58,6 +58,7 @@ EDIT_READERS = (
     form.read_times,
     form.read_timezone,
     form.read_pace,
+    form.read_calendar,
 )
 
 
@@ -79,14 +80,16 @@ def calendar_links(profile: ProfileWithFeed) -> dict[str, str]:
     """The add-from-URL links Google, Apple and Outlook document for a subscription."""
     from urllib.parse import quote, urlencode
 
+    # A discreet calendar is named by its label in Outlook too, never "lowkey".
+    name = profile.calendar_label if profile.feed_style == "discreet" else "lowkey"
     return {
         "google": "https://calendar.google.com/calendar/r?"
         + urlencode({"cid": profile.webcal_url}),
         "apple": profile.webcal_url,
         "outlook": "https://outlook.live.com/calendar/0/addfromweb?"
-        + urlencode({"url": profile.feed_url, "name": "lowkey"}, quote_via=quote),
+        + urlencode({"url": profile.feed_url, "name": name}, quote_via=quote),
         "outlook_work": "https://outlook.office.com/calendar/0/addfromweb?"
-        + urlencode({"url": profile.feed_url, "name": "lowkey"}, quote_via=quote),
+        + urlencode({"url": profile.feed_url, "name": name}, quote_via=quote),
     }
 
 
