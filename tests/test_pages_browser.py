@@ -225,6 +225,12 @@ async def test_every_page_by_keyboard_alone_passes_axe_at_every_width(
             await page.keyboard.type("Robin")
             await press_button(page, "next")
 
+            await expect(
+                page.get_by_role("heading", name="How should your calendar look?")
+            ).to_be_visible()
+            await check(page, "start-calendar")
+            await press_button(page, "next")
+
             # Add it to your calendar: the key once, the link, the QR code.
             await expect(page.locator("#private-key")).to_contain_text("lk_usr_")
             key = (await page.locator("#private-key").inner_text()).strip()
@@ -364,7 +370,7 @@ async def test_sign_up_completes_without_javascript(
             await page.get_by_role("button", name="Skip this one").click()
             await page.get_by_label("A few people doing something quiet").check()
             await page.get_by_role("button", name="Next").click()
-            for _ in range(5):
+            for _ in range(6):
                 await page.get_by_role("button", name="Skip this one").click()
             await page.get_by_role("button", name="Create my calendar").click()
             await expect(page.locator("#private-key")).to_contain_text("lk_usr_")

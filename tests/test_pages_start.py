@@ -35,6 +35,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "access": {"access": ["step_free"]},
     "times": {"slots": ["tue-evening", "sat-afternoon"], "timezone": "Europe/Berlin"},
     "pace": {"max_events_per_week": "2", "display_name": "Robin"},
+    "calendar": {"feed_style": "discreet", "calendar_label": "Out and about"},
 }
 
 
@@ -90,7 +91,7 @@ async def test_sign_up_step_by_step_creates_the_profile_the_api_would(
     _, key = await create_organiser(pages, admin_headers)
     await post_event(pages, key, tags=["board-games", "walking"])
     first = (await pages.get("/start")).text
-    assert "Step 1 of 10" in first and "about 100 metres" in first
+    assert "Step 1 of 11" in first and "about 100 metres" in first
     where = await post_step(pages, first, ANSWERS["where"])
     assert 'name="radius_km"' in where.text
     assert carried(where.text)["lat"] == ["52.52049"]
@@ -119,6 +120,7 @@ async def test_sign_up_step_by_step_creates_the_profile_the_api_would(
     ]
     assert row["timezone"] == "Europe/Berlin" and row["max_events_per_week"] == 2
     assert row["display_name"] == "Robin"
+    assert (row["feed_style"], row["calendar_label"]) == ("discreet", "Out and about")
 
     calendar = await pages.get("/me/calendar")
     assert calendar.status_code == 200
@@ -150,6 +152,7 @@ async def test_every_question_with_a_default_can_be_skipped(
     assert row["interests"] == {} and row["formats"] == ["in_person", "online"]
     assert row["max_cost_cents"] is None and row["languages"] == []
     assert row["availability"] == [] and row["max_events_per_week"] == 3
+    assert (row["feed_style"], row["calendar_label"]) == ("standard", "Plans")
 
 
 @pytest.mark.parametrize(
@@ -175,6 +178,8 @@ async def test_every_question_with_a_default_can_be_skipped(
         ("times", {"timezone": "Mars/Olympus"}, "Choose a time zone from the list."),
         ("pace", {"max_events_per_week": "99"}, "from 1 to 50"),
         ("pace", {"display_name": "a\u202eb"}, "up to 80 characters, on one line"),
+        ("calendar", {"feed_style": "loud"}, "Choose one of the two."),
+        ("calendar", {"calendar_label": "x" * 41}, "up to 40 characters, on one line"),
     ],
 )
 async def test_a_bad_answer_shows_the_form_again_with_the_problem_in_words(

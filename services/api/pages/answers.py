@@ -53,6 +53,8 @@ FIELD_OF_WIRE = {
     "timezone": "timezone",
     "max_events_per_week": "max_events_per_week",
     "display_name": "display_name",
+    "feed_style": "feed_style",
+    "calendar_label": "calendar_label",
 }
 # When the model refuses a value, the page says why in these words.
 PROBLEMS = {
@@ -69,6 +71,8 @@ PROBLEMS = {
     "timezone": "Choose a time zone from the list.",
     "max_events_per_week": "Choose how many a week, from 1 to 50.",
     "display_name": "A name can be up to 80 characters, on one line.",
+    "feed_style": "Choose one of the two.",
+    "calendar_label": "A label can be up to 40 characters, on one line.",
 }
 
 
@@ -213,6 +217,15 @@ def read_name(answers: Answers, errors: Errors) -> dict[str, Any]:
     return {"display_name": name} if name else {}
 
 
+def read_calendar(answers: Answers, errors: Errors) -> dict[str, Any]:
+    wire: dict[str, Any] = {}
+    if style := first(answers, "feed_style"):
+        wire["feed_style"] = style
+    if label := first(answers, "calendar_label"):
+        wire["calendar_label"] = label
+    return wire
+
+
 def check_fields(wire: Mapping[str, Any], errors: Errors) -> None:
     """Each wire field through the API's own model (ProfileUpdate holds every field with the
     same constraints as ProfileCreate), one at a time, so every problem is named at once."""
@@ -263,6 +276,8 @@ def answers_of_profile(profile: Profile) -> Answers:
         "timezone": [profile.timezone],
         "max_events_per_week": [str(profile.max_events_per_week)],
         "display_name": [profile.display_name or ""],
+        "feed_style": [profile.feed_style],
+        "calendar_label": [profile.calendar_label],
     }
     if profile.open_to_stretch:
         answers["open_to_stretch"] = ["on"]

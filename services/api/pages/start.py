@@ -88,6 +88,13 @@ STEPS = (
         ("max_events_per_week", "display_name"),
         True,
     ),
+    Step(
+        "calendar",
+        "How should your calendar look?",
+        (form.read_calendar,),
+        ("feed_style", "calendar_label"),
+        True,
+    ),
 )
 BY_NAME = {step.name: i for i, step in enumerate(STEPS)}
 ALL_READERS = tuple(reader for step in STEPS for reader in step.readers)
@@ -104,6 +111,8 @@ STEP_OF_FIELD = {
     "timezone": "times",
     "max_events_per_week": "pace",
     "display_name": "pace",
+    "feed_style": "calendar",
+    "calendar_label": "calendar",
 }
 # What a skipped step leaves as it was: the time zone is needed even with no times chosen.
 KEPT_ON_SKIP = frozenset({"timezone"})
