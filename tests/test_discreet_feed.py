@@ -21,7 +21,7 @@ from services.feed.render import render_key, window_monday
 from shared.crypto import token_hash
 from shared.db.feeds import feed_state
 from shared.settings import Settings
-from tests.factories import bearer, create_organiser
+from tests.factories import bearer, create_organiser, event_body
 from tests.feed_parsers import parse_with_ical, parse_with_icaljs, parse_with_python
 from tests.test_feed_service import WINDOW, feed_path, feed_token, monday, new_event, new_profile
 from tests.test_pages_me import sign_in
@@ -41,6 +41,7 @@ FIRST_VISIT = {
     "leaving_early_ok": True,
 }
 # Properties every entry keeps exactly as the standard feed has them.
+WIDE, ZOOMED = {"width": 1280, "height": 900}, {"width": 640, "height": 900}
 KEPT = ("DTSTART", "DTEND", "RRULE", "EXDATE", "SEQUENCE", "STATUS", "GEO", "TRANSP")
 
 
@@ -406,3 +407,68 @@ async def test_the_private_link_shows_nothing_until_its_person_signs_in(
     assert (await pages.get(f"/e/{event['id']}", follow_redirects=False)).status_code == 200
     assert (await sign_in(pages, other["token"])).status_code == 303
     assert (await pages.get(f"/e/{event['id']}", follow_redirects=False)).status_code == 303
+
+
+async def test_the_private_link_and_first_time_pass_axe_in_chromium(
+    settings: Settings, db_clean: None, admin_headers: dict[str, str]
+) -> None:
+    """The neutral sign-in page and an event page with "First time?" meet WCAG 2.2 AA
+    (axe-core) at 1280 px, 390 px and 200 % zoom, with no sideways scrolling."""
+    from browser import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        PHONE,
+        axe_violations,
+        free_port,
+        require_browser,
+        serve,
+        sideways_overflow,
+        with_axe,
+    )
+
+    require_browser()
+    import httpx
+    from playwright.async_api import async_playwright
+
+    from services.api.app import create_app
+
+    port = free_port()
+    local = msgspec.structs.replace(settings, public_url=f"http://127.0.0.1:{port}")
+    with serve(create_app(local), port) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            made = await http.post(
+                "/v1/admin/organisers",
+                json={"name": ORGANISER, "contact_email": "host@example.org"},
+                headers=admin_headers,
+            )
+            day = monday(1) + timedelta(days=2)
+            body = event_body(
+                starts_at=f"{day}T19:00:00",
+                ends_at=f"{day}T21:00:00",
+                first_visit=FIRST_VISIT,
+                accessibility=["quiet_room"],
+            )
+            created = await http.post(
+                "/v1/events", json=body, headers=bearer(made.json()["api_key"])
+            )
+            assert created.status_code == 201, created.text
+            event_id = created.json()["id"]
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                context = await browser.new_context(viewport=WIDE)
+                await with_axe(context)
+                page = await context.new_page()
+                for path in (f"/e/{event_id}", f"/events/{event_id}"):
+                    await page.goto(base + path)
+                    for size in (
+                        {"width": 1280, "height": 900},
+                        PHONE,
+                        {"width": 640, "height": 900},
+                    ):
+                        await page.set_viewport_size(size)
+                        assert await axe_violations(page) == [], (path, size)
+                        assert await sideways_overflow(page) <= 0, (path, size)
+                assert "First time?" in await page.content()
+            finally:
+                await browser.close()
