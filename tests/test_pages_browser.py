@@ -384,3 +384,33 @@ async def test_sign_up_completes_without_javascript(
             await browser.close()
     row = await pool.fetchrow("SELECT radius_km, comfort_level FROM profiles")
     assert (row["radius_km"], row["comfort_level"]) == (2, 1)
+
+
+async def test_use_my_location_fills_the_rounded_point(
+    site: tuple[str, list[dict[str, Any]]],
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    base, _ = site
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                geolocation={"latitude": 52.520493, "longitude": 13.404954},
+                permissions=["geolocation"],
+                timezone_id="Europe/Berlin",
+            )
+            await with_axe(context)
+            page = await context.new_page()
+            await page.goto(base + "/start")
+            await page.get_by_role("button", name="Use my location").click()
+            await expect(page.get_by_label("Latitude")).to_have_value("52.520")
+            await expect(page.get_by_label("Longitude")).to_have_value("13.405")
+            await expect(page.locator("#locate-status")).to_contain_text("rounded to about 100 m")
+            assert await axe_violations(page) == []
+            await page.get_by_role("button", name="Next").click()
+            await expect(page.get_by_role("heading", name="How far would you go?")).to_be_visible()
+            # The browser's zone went along as a first guess for the time zone.
+            await expect(page.locator('input[name="timezone"]')).to_have_value("Europe/Berlin")
+        finally:
+            await browser.close()
