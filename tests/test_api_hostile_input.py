@@ -180,13 +180,34 @@ TEXT_FIELDS: list[tuple[str, Callable[[str], Any], Callable[[str], Any], bool]] 
         True,
     ),
     (
+        "first_visit.how_to_find",
+        lambda v: event_body(first_visit={"how_to_find": v}),
+        lambda v: {"first_visit": {"how_to_find": v}},
+        True,
+    ),
+    (
+        "first_visit.greeter",
+        lambda v: event_body(first_visit={"greeter": f"Sam {v}"}),
+        lambda v: {"first_visit": {"greeter": f"Sam {v}"}},
+        True,
+    ),
+    (
+        "first_visit.what_to_bring",
+        lambda v: event_body(first_visit={"what_to_bring": v}),
+        lambda v: {"first_visit": {"what_to_bring": v}},
+        True,
+    ),
+    (
         "online_url",
         lambda v: event_body(online_url=f"https://x.example/{v}"),
         lambda v: {"online_url": f"https://x.example/{v}"},
         False,
     ),
 ]
-PROFILE_TEXT = ("display_name", lambda v: profile_body(display_name=v))
+PROFILE_TEXT = [
+    ("display_name", lambda v: profile_body(display_name=v)),
+    ("calendar_label", lambda v: profile_body(feed_style="discreet", calendar_label=f"P{v}")),
+]
 ORGANISER_TEXT = [
     ("name", lambda v: {"name": v, "contact_email": "host@example.org"}),
     ("contact_email", lambda v: {"name": "Host", "contact_email": f"host{v}@example.org"}),
@@ -215,17 +236,17 @@ def text_cases() -> list[Any]:
     for kind, value in BAD_EVERYWHERE.items():
         for name, post, patch, _ in TEXT_FIELDS:
             cases += _event_cases(name, post, patch, kind, value)
-        name, make = PROFILE_TEXT
-        cases += [
-            pytest.param(
-                Case("POST", "/v1/profiles", 422, name, json=make(value)),
-                id=f"post-profile-{name}-{kind}",
-            ),
-            pytest.param(
-                Case("PATCH", "/v1/me", 422, name, "profile", json={name: value}),
-                id=f"patch-me-{name}-{kind}",
-            ),
-        ]
+        for name, make in PROFILE_TEXT:
+            cases += [
+                pytest.param(
+                    Case("POST", "/v1/profiles", 422, name, json=make(value)),
+                    id=f"post-profile-{name}-{kind}",
+                ),
+                pytest.param(
+                    Case("PATCH", "/v1/me", 422, name, "profile", json={name: value}),
+                    id=f"patch-me-{name}-{kind}",
+                ),
+            ]
         for name, make in ORGANISER_TEXT:
             cases.append(
                 pytest.param(
@@ -273,6 +294,10 @@ async def test_text_with_lines_keeps_them_as_lf_and_tabs_as_spaces(
     )
     assert created["description"] == "Line one\nline two\nline three\n indented"
     assert created["venue"]["address"] == "Breite Str. 30\n10178 Berlin"
+    with_visit = await post_event(
+        api, world.organiser, first_visit={"how_to_find": "Side door\r\nroom 2\tfirst floor"}
+    )
+    assert with_visit["first_visit"]["how_to_find"] == "Side door\nroom 2 first floor"
     patched = await api.patch(
         f"/v1/events/{created['id']}",
         json={"description": "a\r\nb\tc"},
