@@ -67,7 +67,9 @@ async def test_radius_is_the_exact_geodesic_distance(api: AsyncTestClient[Any], 
     assert online["id"] in await ids(api)  # without a place, online events are found too
 
 
-async def test_filters_by_tag_intensity_and_time(api: AsyncTestClient[Any], key: str) -> None:
+async def test_filters_by_tag_intensity_and_time(
+    api: AsyncTestClient[Any], key: str, pool: asyncpg.Pool
+) -> None:
     december = await post_event(api, key, tags=["board-games", "tea"])
     january = await post_event(
         api,
@@ -82,7 +84,14 @@ async def test_filters_by_tag_intensity_and_time(api: AsyncTestClient[Any], key:
         api, key, starts_at="2031-03-01T10:00:00", ends_at="2031-03-01T12:00:00", tags=["tea"]
     )
     past = await post_event(
-        api, key, starts_at="2020-03-01T10:00:00", ends_at="2020-03-01T12:00:00"
+        api, key, starts_at="2031-04-01T10:00:00", ends_at="2031-04-01T12:00:00"
+    )
+    # An event that has happened (posting one is refused): moved into the past where stored.
+    await pool.execute(
+        "UPDATE events SET starts_at = '2020-03-01T10:00', ends_at = '2020-03-01T12:00',"
+        " starts_at_utc = '2020-03-01T09:00Z', ends_at_utc = '2020-03-01T11:00Z',"
+        " over_at = '2020-03-01T11:00Z' WHERE id = $1",
+        past["id"],
     )
     assert await ids(api) == [december["id"], january["id"], march["id"]]  # not over, soonest first
     assert await ids(api, tag="tea") == [december["id"], march["id"]]
