@@ -25,7 +25,7 @@ MAX_SPAN = timedelta(days=366 * (YEARS_AHEAD + 1))
 MAX_OCCURRENCES = MAX_SPAN.days + 1
 # Days one scan (or one whole check) may examine. A daily rule over 10 years examines
 # 3 653, a yearly one 4 026; sparse rules that need more to find their next occurrence
-# are refused by the check (a few milliseconds at most, see benchmarks) and cut short in
+# are refused by the check (7 ms at most here: benchmarks/bench_recurrence.py) and cut short in
 # expansions.
 DAY_BUDGET = 8_000
 # Ten years of daily occurrences are 3 653; a COUNT beyond the budget could not be checked.
@@ -345,9 +345,21 @@ class Series:
     def _last_date_until(self, end: datetime, budget: list[int]) -> date | None:
         """The last occurrence date whose start is at or before `end`, scanning backwards."""
         k = self._period_of(self._local(end).date() + timedelta(days=1))
+        first_day = self.first.date()
+        if self.rule.freq == "DAILY":
+            # A period is one day: step back through the days themselves.
+            day, step = self._period_start(k), timedelta(days=self.rule.interval)
+            while day >= first_day:
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise BudgetExceeded
+                if self._matches(day) and self._instant(day) <= end:
+                    return day
+                day -= step
+            return None
         while k >= 0:
             for day in reversed(self._period_dates(k, budget)):
-                if day >= self.first.date() and self._instant(day) <= end:
+                if day >= first_day and self._instant(day) <= end:
                     return day
             k -= 1
         return None

@@ -237,11 +237,11 @@ async def test_several_hostile_posts_at_once_leave_healthz_answering(
     bodies = [
         event_body(recurrence="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),
         event_body(recurrence="FREQ=DAILY;INTERVAL=0"),
-        # A leap day on a Monday (2016, next 2044): the check's whole budget, then 422.
+        # Leap days on a Monday (1988, next 2016): the check's whole budget, then 422.
         event_body(
-            starts_at="2016-02-29T19:00:00",
-            ends_at="2016-02-29T21:00:00",
-            recurrence="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;UNTIL=20360101",
+            starts_at="1988-02-29T19:00:00",
+            ends_at="1988-02-29T21:00:00",
+            recurrence="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;UNTIL=20150101",
         ),
     ]
     async with asyncio.timeout(1):
