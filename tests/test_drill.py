@@ -38,5 +38,8 @@ async def test_short_drill_loses_nothing_and_answers_no_500() -> None:
     assert 500 not in result["load"]["statuses"]
     assert result["worker_restarts"]["worker0"] >= 1
     assert result["api_feed_exits"] == []
-    # Redis down alone never fails a request: writes wait in the outbox.
+    # Redis down alone never fails a request: writes wait in the outbox. Nor does Redis
+    # coming back, the worker's death or the re-score: no 503 in any phase.
     assert all(status < 500 for status in result["by_phase"]["redis down"]["statuses"])
+    assert result["unavailable_outside_postgres"] == {}, result["logged_warnings"]
+    assert 503 not in result["load"]["statuses"], result["logged_warnings"]
