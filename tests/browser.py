@@ -21,6 +21,8 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
+from shared.http.server import server_config
+
 CHROMIUM = os.environ.get("LOWKEY_CHROMIUM", "/usr/bin/chromium")
 # Headless, and nothing that phones home: this machine's network is closed.
 CHROMIUM_ARGS = [
@@ -71,9 +73,9 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Litestar, port: int) -> Iterator[str]:
     """Run `app` under uvicorn on 127.0.0.1:port until the block ends; yields its base URL."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
+    # As lowkey runs its servers; uvicorn's own log set-up would keep its records from the
+    # root logger (and the log tests that follow) for the rest of the session.
+    config = server_config(app, "127.0.0.1", port)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-console", daemon=True)
     thread.start()
