@@ -9,15 +9,15 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from shared.models.common import Base
+from shared.models.common import NOT_BLANK_PATTERN, Base
 from shared.scoring import Weights
 
 # Relative weights have no natural ceiling; 1000 keeps sums finite and far beyond use.
 RelativeWeight = Annotated[float, Meta(ge=0, le=1000, description="≥ 0, relative")]
 DecayKm = Annotated[float, Meta(gt=0, le=1000, description="km, > 0")]
 Fraction = Annotated[float, Meta(ge=0, le=1, description="in [0, 1]")]
-Note = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
-Author = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+Note = Annotated[str, Meta(min_length=1, max_length=500, pattern=NOT_BLANK_PATTERN)]
+Author = Annotated[str, Meta(min_length=1, max_length=100, pattern=NOT_BLANK_PATTERN)]
 # The SPEC: a preview samples at least 20 users, so no one sampled user stands out.
 MIN_SAMPLE = 20
 SampleSize = Annotated[int, Meta(ge=MIN_SAMPLE, le=500, description="users to sample, 20 to 500")]
@@ -52,7 +52,10 @@ class WeightSet(Base):
 
     def __post_init__(self) -> None:
         if self.distance + self.interest + self.comfort <= 0:
-            raise ValueError("distance, interest and comfort must not all be 0")
+            raise ValueError(
+                "distance/interest/comfort: at least one of distance, interest and comfort"
+                " must be above 0"
+            )
 
     def to_weights(self) -> Weights:
         return Weights(**{f: getattr(self, f) for f in WEIGHT_FIELDS})
