@@ -79,6 +79,10 @@ UNSAYABLE = {
     "distinct once normalised",
     ("PATCH", "/v1/me"): "the same rules, and cost with currency, on the stored profile merged "
     "with the change",
+    ("POST", "/v1/me/buddy"): "a code of the right shape that some open invite holds (the same "
+    "422 for every other, by design)",
+    ("POST", "/v1/me/checkins"): "an ended occurrence of that event, within 14 days, that was "
+    "one of the user's matches when it started",
 }
 
 

@@ -8,6 +8,8 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from services.api.auth import provide_caller
+from services.api.buddy import BuddyController
+from services.api.checkins import CheckinsController
 from services.api.console import console_setup
 from services.api.events import EventsController
 from services.api.idempotency import idempotency_middleware
@@ -25,6 +27,8 @@ from shared.settings import Settings, load_settings
 ROUTES: list[object] = [
     ProfilesController,
     MeController,
+    BuddyController,
+    CheckinsController,
     MatchesController,
     EventsController,
     AdminOrganisersController,

@@ -15,10 +15,13 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody, PathParameter
 
 from services.api.auth import Caller, CallerDep, profile_only
+from services.api.checkins import after_profile_patch
 from services.api.profiles import FeedToken, enqueue_profile, feed_urls, open_feed_token
 from services.api.ratelimit import me_write_limit, profile_key_patterns
 from services.api.responses import NO_STORE, IdempotencyKey, problems
 from shared.crypto import SealError
+from shared.db import checkins as db_checkins
+from shared.db.buddies import read_buddy
 from shared.db.hidden import hidden_events, hide_event, unhide_event
 from shared.db.idempotency import count_for_profile
 from shared.db.outbox import add_outbox, delete_for_profile
@@ -83,9 +86,10 @@ class MeController(Controller):
         pid, token = _profile_token(caller)
         async with pool.acquire() as conn:
             found = await fetch_profile(conn, pid)
+            changes = await db_checkins.comfort_changes(conn, pid)
         if found is None:
             raise Unauthorized("the Bearer key is not known")
-        return with_feed(settings, *found, token)
+        return msgspec.structs.replace(with_feed(settings, *found, token), comfort_changes=changes)
 
     @patch(
         "/",
@@ -107,9 +111,13 @@ class MeController(Controller):
             if found is None:
                 raise Unauthorized("the Bearer key is not known")
             profile = await update_profile(conn, pid, merged(found[0], data))
+            await after_profile_patch(conn, pid, found[0], data)
+            changes = await db_checkins.comfort_changes(conn, pid)
             outbox_id = await add_outbox(conn, "profile", pid)
         await enqueue_profile(queue, settings, outbox_id, pid)
-        return with_feed(settings, profile, found[1], token)
+        return msgspec.structs.replace(
+            with_feed(settings, profile, found[1], token), comfort_changes=changes
+        )
 
     @delete(
         "/",
@@ -138,11 +146,19 @@ class MeController(Controller):
             hidden = await hidden_events(conn, pid)
             matches = await matches_for_export(conn, pid)
             idempotency = await count_for_profile(conn, pid)
+            buddy = await read_buddy(conn, pid)
+            checkins = [c for c, _ in await db_checkins.list_checkins(conn, pid)]
+            changes = await db_checkins.comfort_changes(conn, pid)
         return ProfileExport(
-            profile=with_feed(settings, *found, token),
+            profile=msgspec.structs.replace(
+                with_feed(settings, *found, token), comfort_changes=changes
+            ),
             hidden_events=hidden,
             matches=matches,
             idempotency_records=idempotency,
+            buddy=buddy,
+            checkins=checkins,
+            comfort_changes=changes,
             exported_at=datetime.now(UTC),
         )
 

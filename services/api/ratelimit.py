@@ -64,7 +64,7 @@ async def profile_creation_limit(
 
 # A user's own calls that change things, per minute (generous: they stop scripted abuse).
 ME_WRITES_PER_MINUTE = 60
-ME_BUCKETS = ("me-write",)
+ME_BUCKETS = ("me-write", "buddy-redeem")  # buddy-redeem: services/api/buddy.py
 
 
 async def me_write_limit(

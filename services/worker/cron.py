@@ -12,6 +12,7 @@ from arq import cron
 
 from services.worker.jobs import CHUNK_TIMEOUT_S, FINISH_TIMEOUT_S, enqueue_chunk, enqueue_finish
 from services.worker.metrics import measured, sample_depths
+from services.worker.occurrences import end_stretch_pauses, record_started_occurrences
 from shared.db import idempotency, outbox, rescore
 from shared.db.matches import drop_over_matches
 from shared.db.scoring_inputs import active_version
@@ -106,4 +107,7 @@ CRON_JOBS = [
     # Not at start-up: every restart would otherwise re-score the whole city.
     cron(nightly_rescore, hour={3}, minute={30}, second=0, timeout=10),
     cron(sample_depths, second={5, 15, 25, 35, 45, 55}, timeout=5),
+    # Check-ins: a match at each occurrence's start, recorded within a minute of it.
+    cron(record_started_occurrences, second={25}, run_at_startup=True, timeout=20),
+    cron(end_stretch_pauses, second={50}, run_at_startup=True, timeout=20),
 ]

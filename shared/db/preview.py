@@ -12,7 +12,8 @@ from shared.scoring import ScoringEvent, ScoringProfile, availability_from_wire
 # another, without a random() that would change between calls.
 SAMPLE_PROFILES = """
 SELECT p.id, p.home_lat, p.home_lon, p.radius_km, p.interests, p.comfort_level,
-       p.open_to_stretch, p.formats, p.max_cost_cents, p.currency, p.languages,
+       (p.open_to_stretch AND NOT coalesce(p.stretch_paused_until > now(), false))
+           AS open_to_stretch, p.formats, p.max_cost_cents, p.currency, p.languages,
        p.accessibility_needs, p.availability, p.timezone, p.max_events_per_week,
        coalesce((SELECT array_agg(h.event_id) FROM hidden_events h WHERE h.profile_id = p.id),
                 '{}') AS hidden_event_ids

@@ -18,21 +18,22 @@ INSERT_PROFILE = """
 INSERT INTO profiles (
     token_hash, feed_token_hash, feed_token_sealed, display_name, home_lat, home_lon, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
-    accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label
+    accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
+    adapt_comfort
 ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-          $20)
+          $20, $21)
 RETURNING
     id, display_name, json_build_object('lat', home_lat, 'lon', home_lon) AS home, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
     accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
-    created_at, updated_at, feed_token_sealed
+    adapt_comfort, created_at, updated_at, feed_token_sealed
 """
 SELECT_PROFILE = """
 SELECT
     id, display_name, json_build_object('lat', home_lat, 'lon', home_lon) AS home, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
     accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
-    created_at, updated_at, feed_token_sealed
+    adapt_comfort, created_at, updated_at, feed_token_sealed
 FROM profiles WHERE id = $1
 """
 SELECT_PROFILE_FOR_UPDATE = SELECT_PROFILE.rstrip() + " FOR NO KEY UPDATE"
@@ -41,13 +42,14 @@ UPDATE profiles SET
     display_name = $2, home_lat = $3, home_lon = $4, radius_km = $5, interests = $6,
     comfort_level = $7, open_to_stretch = $8, formats = $9, max_cost_cents = $10, currency = $11,
     languages = $12, accessibility_needs = $13, availability = $14, timezone = $15,
-    max_events_per_week = $16, feed_style = $17, calendar_label = $18, updated_at = now()
+    max_events_per_week = $16, feed_style = $17, calendar_label = $18, adapt_comfort = $19,
+    updated_at = now()
 WHERE id = $1
 RETURNING
     id, display_name, json_build_object('lat', home_lat, 'lon', home_lon) AS home, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
     accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
-    created_at, updated_at, feed_token_sealed
+    adapt_comfort, created_at, updated_at, feed_token_sealed
 """
 DELETE_PROFILE = "DELETE FROM profiles WHERE id = $1"
 REPLACE_FEED_TOKEN = """
@@ -86,6 +88,7 @@ def _profile_values(p: ProfileCreate) -> tuple[Any, ...]:
         p.max_events_per_week,
         p.feed_style,
         p.calendar_label,
+        p.adapt_comfort,
     )
 
 

@@ -16,7 +16,9 @@ _EVENT_COLUMNS = """
     e.over_at, e.status, e.cost_cents, e.currency, e.languages, e.accessibility, e.sequence
 """
 _PROFILE_COLUMNS = """
-    p.id, p.home_lat, p.home_lon, p.radius_km, p.interests, p.comfort_level, p.open_to_stretch,
+    p.id, p.home_lat, p.home_lon, p.radius_km, p.interests, p.comfort_level,
+    (p.open_to_stretch AND NOT coalesce(p.stretch_paused_until > now(), false))
+        AS open_to_stretch,  -- a check-in's stretch pause (migration 0019)
     p.formats, p.max_cost_cents, p.currency, p.languages, p.accessibility_needs, p.availability,
     p.timezone, p.max_events_per_week, p.updated_at,
     ARRAY(SELECT h.event_id FROM hidden_events h WHERE h.profile_id = p.id ORDER BY h.event_id)

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from shared.models.buddies import Buddy
+from shared.models.checkins import Checkin, ComfortChange
 from shared.models.common import (
     NOT_BLANK_PATTERN,
     TEXT_PATTERN,
@@ -132,6 +134,7 @@ class ProfileCreate(Base, kw_only=True):
     max_events_per_week: EventsPerWeek = 3
     feed_style: FeedStyle = "standard"
     calendar_label: CalendarLabel = DEFAULT_CALENDAR_LABEL
+    adapt_comfort: bool = False  # consent to check-ins moving comfort_level
 
     def __post_init__(self) -> None:
         self.interests = normalise_interests(self.interests)
@@ -160,6 +163,7 @@ class ProfileUpdate(Base, kw_only=True):
     max_events_per_week: EventsPerWeek | UnsetType = UNSET
     feed_style: FeedStyle | UnsetType = UNSET
     calendar_label: CalendarLabel | UnsetType = UNSET
+    adapt_comfort: bool | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if not isinstance(self.interests, UnsetType):
@@ -194,6 +198,7 @@ class Profile(Base, kw_only=True):
     max_events_per_week: int
     feed_style: FeedStyle
     calendar_label: str
+    adapt_comfort: bool
     created_at: datetime
     updated_at: datetime
 
@@ -201,6 +206,7 @@ class Profile(Base, kw_only=True):
 class ProfileWithFeed(Profile, kw_only=True):
     feed_url: str
     webcal_url: str
+    comfort_changes: list[ComfortChange] = msgspec.field(default_factory=list)  # newest first
 
 
 class ProfileCreated(ProfileWithFeed, kw_only=True):
@@ -242,4 +248,7 @@ class ProfileExport(Base, kw_only=True):
     hidden_events: list[HiddenEvent]
     matches: list[ExportedMatch]
     idempotency_records: int
+    buddy: Buddy | None = None
+    checkins: list[Checkin] = msgspec.field(default_factory=list)  # newest first
+    comfort_changes: list[ComfortChange] = msgspec.field(default_factory=list)  # newest first
     exported_at: datetime
