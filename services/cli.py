@@ -22,6 +22,7 @@ import msgspec
 import uvicorn
 
 from shared.db.migrate import MigrationError, migrate_url
+from shared.http.server import server_config, server_options
 from shared.logs import configure_logging, log_part
 from shared.runtime import EmbeddedError, EmbeddedServers, ensure_servers, generated_secret
 from shared.settings import Settings, SettingsError, load_settings
@@ -85,15 +86,7 @@ class _Server(uvicorn.Server):
 def _uvicorn_server(
     app: Any, settings: Settings, port: int, *, own_signals: bool = False
 ) -> uvicorn.Server:
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=port,
-        access_log=False,  # ours redacts feed tokens
-        log_config=None,
-        lifespan="on",
-        proxy_headers=False,
-    )
+    config = server_config(app, settings.host, port)
     return uvicorn.Server(config) if own_signals else _Server(config)
 
 
@@ -240,11 +233,8 @@ def _serve_http(settings: Settings, role: str, port: int, workers: int) -> None:
             uvicorn.run(
                 f"services.{role}.app:app_from_env",
                 factory=True,
-                host=settings.host,
-                port=port,
                 workers=workers,
-                access_log=False,
-                log_config=None,
+                **server_options(settings.host, port),
             )
             return
         module = __import__(f"services.{role}.app", fromlist=["create_app"])
