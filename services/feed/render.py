@@ -43,13 +43,12 @@ from shared.models.profiles import DEFAULT_CALENDAR_LABEL
 from shared.scoring import (
     CAP_WEEKS,
     CappedMatch,
-    ScoringEvent,
-    ScoringProfile,
     availability_from_wire,
     feed_window,
     weekly_cap,
 )
 from shared.settings import Settings
+from shared.suggestions import cap_profile, scoring_event
 
 log = logging.getLogger("lowkey.feed")
 
@@ -243,8 +242,12 @@ def build_feed(
     depends only on its key and stays the same all week.
     """
     capped = weekly_cap(
-        _cap_profile(timezone, max_events_per_week, availability),
-        [(_scoring_event(row), row.score) for row in rows],
+        cap_profile(
+            timezone,
+            max_events_per_week,
+            availability_from_wire(msgspec.json.decode(availability)),
+        ),
+        [(scoring_event(row), row.score) for row in rows],
         now=_midnight(week, timezone),
     )
     by_id = {row.event_id: row for row in rows}
@@ -314,44 +317,6 @@ def _bounded(
 
 def _midnight(day: date, timezone: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
-
-
-def _cap_profile(timezone: str, max_events_per_week: int, availability: str) -> ScoringProfile:
-    # weekly_cap reads only the zone, the cap and availability; the feed process never
-    # loads the profile's home, interests or comfort level, so neutral values stand in.
-    return ScoringProfile(
-        id=0,
-        home_lat=0.0,
-        home_lon=0.0,
-        radius_km=1.0,
-        interests={},
-        comfort_level=5,
-        timezone=timezone,
-        max_events_per_week=max_events_per_week,
-        availability=availability_from_wire(msgspec.json.decode(availability)),
-    )
-
-
-def _scoring_event(row: FeedRow) -> ScoringEvent:
-    return ScoringEvent(
-        id=row.event_id,
-        format=row.format,
-        lat=row.lat,
-        lon=row.lon,
-        tags=tuple(row.tags),
-        intensity=row.intensity,
-        group_size=row.group_size,
-        structure=row.structure,
-        noise=row.noise,
-        talking_optional=row.talking_optional,
-        newcomer_support=row.newcomer_support,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        timezone=row.timezone,
-        recurrence=row.recurrence,
-        over_at=row.over_at,
-        status=row.status,
-    )
 
 
 def _entry(row: FeedRow, shown: CappedMatch) -> FeedEntry:
