@@ -167,15 +167,28 @@ async def _faults(drill: Drill) -> None:
         drill.phase("postgres restarted")
 
 
-async def wait_drained(database_url: str, limit_s: float = 180) -> float:
-    """Until the outbox is empty and every re-score run finished; seconds waited."""
+OUTBOX_STATE = """
+SELECT kind, attempts, enqueued_at IS NOT NULL AS enqueued, count(*) AS n
+FROM outbox WHERE done_at IS NULL AND parked_at IS NULL
+GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 8
+"""
+
+
+async def wait_drained(
+    database_url: str, limit_s: float = 180, cluster: Cluster | None = None
+) -> float:
+    """Until the outbox is empty and every re-score run finished; seconds waited. On a
+    timeout the error says what is left and what the workers last logged."""
     started = time.monotonic()
+    pending = runs = -1
+    state: list[asyncpg.Record] = []
     while True:
         try:
             conn = await asyncpg.connect(database_url)
             try:
                 pending = await count_pending(conn)
                 runs = await conn.fetchval(UNFINISHED_RUNS)
+                state = await conn.fetch(OUTBOX_STATE)
             finally:
                 await conn.close()
             if pending == 0 and runs == 0:
@@ -183,8 +196,26 @@ async def wait_drained(database_url: str, limit_s: float = 180) -> float:
         except (OSError, asyncpg.PostgresError):
             pass
         if time.monotonic() - started > limit_s:
-            raise TimeoutError(f"outbox not drained: {pending} pending, {runs} runs open")
+            left = [dict(r) for r in state]
+            raise TimeoutError(
+                f"outbox not drained: {pending} pending, {runs} runs open; left {left}"
+                + (_workers_said(cluster) if cluster is not None else "")
+            )
         await asyncio.sleep(1)
+
+
+def _workers_said(cluster: Cluster) -> str:
+    """Each worker's state and the last lines of its log (a failed drain's diagnosis)."""
+    out = []
+    for proc in cluster.role("worker"):
+        alive = proc.popen is not None and proc.popen.poll() is None
+        path = cluster.root / "logs" / f"{proc.name}.log"
+        tail = path.read_text(errors="replace").splitlines()[-15:] if path.exists() else []
+        out.append(
+            f"\n{proc.name}: alive={alive} restarts={len(proc.restarts)} exits={proc.exits}\n"
+            + "\n".join(tail)
+        )
+    return "".join(out)
 
 
 async def matches_diff(database_url: str) -> dict[str, int]:
@@ -302,7 +333,7 @@ async def run_drill(plan: Plan) -> dict[str, Any]:
         started = time.monotonic()
         await loadgen.seed(world, organisers=plan.organisers, events=plan.events, users=plan.users)
         seeded_s = time.monotonic() - started
-        await wait_drained(cluster.database_url)
+        await wait_drained(cluster.database_url, cluster=cluster)
         seeded_writes = world.ledger.acked_writes
         drill = Drill(plan, cluster, world, t0=time.time())
         stop = asyncio.Event()
@@ -314,7 +345,7 @@ async def run_drill(plan: Plan) -> dict[str, Any]:
         await faults
         stop.set()
         await probe
-        drained_s = await wait_drained(cluster.database_url)
+        drained_s = await wait_drained(cluster.database_url, cluster=cluster)
         await asyncio.to_thread(cluster.wait_ready, 60)
         conn = await asyncpg.connect(cluster.database_url)
         try:
