@@ -272,7 +272,7 @@ class EventsController(Controller):
     ) -> None:
         """Delete one's own event for good; its matches go with it."""
         async with pool.acquire() as conn, conn.transaction():
-            _owned(await get_event(conn, event_id, for_update=True), event_id, caller)
+            _owned(await get_event(conn, event_id, for_delete=True), event_id, caller)
             await delete_event(conn, event_id)
             outbox_id = await add_outbox(conn, "event", event_id)
         await _enqueue(pool, queue, settings, outbox_id, event_id)

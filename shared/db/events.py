@@ -36,17 +36,27 @@ RETURNING {_COLUMNS}
 """  # noqa: S608 (only constant column lists are formatted in)
 SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE id = $1"  # noqa: S608
 SELECT_FOR_UPDATE = f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR NO KEY UPDATE"  # noqa: S608
+# Before a delete: FOR UPDATE waits for the scoring jobs that hold the row FOR KEY SHARE
+# (shared/db/scoring_inputs.py) and keeps new ones out, so none holds a profile's lock
+# that the delete's bump wants while waiting for the row the delete holds.
+SELECT_FOR_DELETE = f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE"  # noqa: S608
 # Cancelling twice changes nothing the second time (no new SEQUENCE for calendars).
 CANCEL = f"""
 UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = now()
 WHERE id = $1 AND status <> 'cancelled'
 RETURNING {_COLUMNS}
 """  # noqa: S608 (only constant column lists are formatted in)
-# Matches go with the event (ON DELETE CASCADE); their profiles' feeds must change too.
+# Matches go with the event (ON DELETE CASCADE); their profiles' feeds must change too,
+# bumped in id order like every bump (shared/db/matches.py), so no two bumps deadlock.
 DELETE = """
-WITH touched AS (
-    UPDATE profiles SET matches_version = matches_version + 1
-    WHERE id IN (SELECT profile_id FROM matches WHERE event_id = $1)
+WITH locked AS (
+    SELECT p.id FROM profiles p
+    WHERE p.id IN (SELECT profile_id FROM matches WHERE event_id = $1)
+    ORDER BY p.id FOR NO KEY UPDATE
+),
+touched AS (
+    UPDATE profiles p SET matches_version = p.matches_version + 1
+    FROM locked WHERE p.id = locked.id
 )
 DELETE FROM events WHERE id = $1 RETURNING id
 """
@@ -175,9 +185,11 @@ async def update_event(conn: asyncpg.Connection, event_id: int, checked: Checked
 
 
 async def get_event(
-    conn: asyncpg.Connection, event_id: int, *, for_update: bool = False
+    conn: asyncpg.Connection, event_id: int, *, for_update: bool = False, for_delete: bool = False
 ) -> Event | None:
-    row = await conn.fetchrow(SELECT_FOR_UPDATE if for_update else SELECT_ONE, event_id)
+    """One event; `for_update` locks it for a change, `for_delete` for deleting it."""
+    sql = SELECT_FOR_DELETE if for_delete else SELECT_FOR_UPDATE if for_update else SELECT_ONE
+    row = await conn.fetchrow(sql, event_id)
     return None if row is None else event_from_row(row)
 
 

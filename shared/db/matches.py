@@ -31,12 +31,19 @@ MATCHES_LOCK_ID = 0x6C6F776B6579  # "lowkey"
 LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
 
 
-def _bumping(statement: str) -> str:
-    """`statement` (a write to `matches AS m`) plus a bump of `matches_version` for every
-    profile whose rows it inserted, changed or deleted; answers how many rows it wrote.
-    Profiles are locked in id order, as every bump does, so concurrent bumps never deadlock."""
+def _bumping(*statements: str) -> str:
+    """`statements` (writes to `matches AS m`, run as one statement) plus one bump of
+    `matches_version` for every profile whose rows they inserted, changed or deleted;
+    answers how many rows they wrote. Profiles are locked in id order, and a transaction
+    bumps once: two bumps in one transaction would each be ordered but not together,
+    and a concurrent bump (an event's edit, another job) could then lock across them."""
+    writes = ",\n".join(
+        f"w{i} AS ({statement} RETURNING m.profile_id)" for i, statement in enumerate(statements)
+    )
+    union = " UNION ALL ".join(f"SELECT profile_id FROM w{i}" for i in range(len(statements)))  # noqa: S608
     return f"""
-WITH changed AS ({statement} RETURNING m.profile_id),
+WITH {writes},
+changed AS ({union}),
 locked AS (
     SELECT p.id FROM profiles p WHERE p.id IN (SELECT profile_id FROM changed)
     ORDER BY p.id FOR NO KEY UPDATE
@@ -65,26 +72,32 @@ _COLUMNS = (
     "profile_id, event_id, score, distance_score, interest_score, comfort_score, distance_km, "
     "explanation_id, weight_version"
 )
-UPSERT = _bumping(f"""
+_UPSERT = f"""
 INSERT INTO matches AS m ({_COLUMNS}, scored_at)
 SELECT t.p, t.e, t.s, t.ds, t.i, t.c, t.km, t.x, $9, now()
 FROM unnest($1::bigint[], $2::bigint[], $3::real[], $4::real[], $5::real[], $6::real[],
             $7::real[], $8::integer[]) AS t(p, e, s, ds, i, c, km, x)
 {_SET_CHANGED}
-""")  # noqa: S608 (constant text)
-# An event's rows no longer eligible go; a cancelled event is never re-scored (kept as is).
-DELETE_EVENT_REST = _bumping("""
-DELETE FROM matches m WHERE m.event_id = $1 AND NOT (m.profile_id = ANY($2::bigint[]))
-""")
+"""  # noqa: S608 (constant text)
+UPSERT = _bumping(_UPSERT)
+# An event's matches become exactly the pairs: the rest of its rows go (disjoint from the
+# upserted ones, so one statement may do both). A cancelled event is never re-scored.
+WRITE_EVENT = _bumping(
+    _UPSERT,
+    "DELETE FROM matches m WHERE m.event_id = $10 AND NOT (m.profile_id = ANY($1::bigint[]))",
+)
 # A profile's rows no longer eligible go, except those of cancelled events (kept until
 # over, per the SPEC) and of events already over (their slots in this week's feed stay
 # theirs until drop_over_matches), unless the user hid them.
-DELETE_PROFILE_REST = _bumping("""
+WRITE_PROFILE = _bumping(
+    _UPSERT,
+    """
 DELETE FROM matches m USING events e
-WHERE m.profile_id = $1 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
+WHERE m.profile_id = $10 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
   AND ((e.status = 'scheduled' AND (e.over_at IS NULL OR e.over_at > now()))
-       OR m.event_id = ANY($3::bigint[]))
-""")
+       OR m.event_id = ANY($11::bigint[]))
+""",
+)
 DROP_EVENT = _bumping("DELETE FROM matches m WHERE m.event_id = $1")
 DROP_OVER = _bumping("""
 DELETE FROM matches m USING events e
@@ -118,15 +131,12 @@ async def lock_writers(conn: asyncpg.Connection) -> None:
     await conn.execute(LOCK_EXCLUSIVE, MATCHES_LOCK_ID)
 
 
-async def upsert_pairs(
+async def _pair_arguments(
     conn: asyncpg.Connection, pairs: Sequence[tuple[int, PairScore]], version: int
-) -> None:
-    """Insert or update (profile id, score) pairs stamped with `version`."""
-    if not pairs:
-        return
+) -> list[Any]:
+    """UPSERT's $1..$9 for `pairs`, adding their explanation texts."""
     ids = await explanations.ids_for(conn, [s.explanation for _, s in pairs])
-    await conn.execute(
-        UPSERT,
+    return [
         [p for p, _ in pairs],
         [s.event_id for _, s in pairs],
         [s.score for _, s in pairs],
@@ -136,15 +146,22 @@ async def upsert_pairs(
         [s.distance_km for _, s in pairs],
         [ids[s.explanation] for _, s in pairs],
         version,
-    )
+    ]
+
+
+async def upsert_pairs(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[int, PairScore]], version: int
+) -> None:
+    """Insert or update (profile id, score) pairs stamped with `version`."""
+    if pairs:
+        await conn.execute(UPSERT, *await _pair_arguments(conn, pairs, version))
 
 
 async def write_event_matches(
     conn: asyncpg.Connection, event_id: int, pairs: Sequence[tuple[int, PairScore]], version: int
 ) -> None:
     """The event's matches become exactly `pairs` (call inside the job's transaction)."""
-    await upsert_pairs(conn, pairs, version)
-    await conn.execute(DELETE_EVENT_REST, event_id, [p for p, _ in pairs])
+    await conn.execute(WRITE_EVENT, *await _pair_arguments(conn, pairs, version), event_id)
 
 
 async def write_profile_matches(
@@ -155,10 +172,8 @@ async def write_profile_matches(
     hidden: Iterable[int],
 ) -> None:
     """The profile's matches become `pairs`, plus its kept matches of cancelled events."""
-    await upsert_pairs(conn, pairs, version)
-    await conn.execute(
-        DELETE_PROFILE_REST, profile_id, [s.event_id for _, s in pairs], sorted(hidden)
-    )
+    arguments = await _pair_arguments(conn, pairs, version)
+    await conn.execute(WRITE_PROFILE, *arguments, profile_id, sorted(hidden))
 
 
 async def drop_event_matches(conn: asyncpg.Connection, event_id: int) -> None:
