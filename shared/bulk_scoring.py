@@ -259,12 +259,26 @@ def _distances(ev: EventTable, pr: ProfileTable, pe: IntArray, pp: IntArray) -> 
 def _available(
     ev: EventTable, pr: ProfileTable, pe: IntArray, pp: IntArray, keep: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
-    """Availability, only for the pairs still in: the event's next start, as a minute of
-    the week in each profile's zone, must fall in one of the profile's intervals."""
+    """Availability, only for the pairs still in: one of the starts it is judged on (a
+    series' occurrences in the feed's window), as a minute of the week in the profile's
+    zone, must fall in one of the profile's intervals."""
     ok = np.ones(len(pp), bool)
     check = np.flatnonzero(keep & pr.has_availability[pp])
     if not len(check):
         return ok
+    who = pp[check]
+    zone = pr.tz_index[who]
+    count = ev.minute_counts[pe[check], zone]
+    # One row per (pair, minute): the pair's minutes are consecutive in `ev.minutes`.
+    pair = np.repeat(np.arange(len(check)), count)
+    first = np.repeat(ev.minute_offsets[pe[check], zone], count)
+    nth = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+    minute = ev.minutes[first + nth]
+    key = who[pair] * ProfileTable.WEEK + minute
+    pos = np.searchsorted(pr.window_start_keys, key, "right") - 1
+    inside = (pos >= 0) & (key < pr.window_end_keys[np.maximum(pos, 0)])
+    ok[check] = np.bincount(pair, weights=inside, minlength=len(check)) > 0
+    return ok
     who = pp[check]
     minute = ev.minute_of_week[pe[check], pr.tz_index[who]]
     key = who * ProfileTable.WEEK + minute

@@ -18,10 +18,10 @@ from shared.scoring import (
     AvailabilityWindow,
     ScoringEvent,
     ScoringProfile,
+    availability_starts_by_zone,
     describe_event,
     describe_tags,
     minute_of_week,
-    next_occurrence_start,
     window_intervals,
 )
 
@@ -220,7 +220,11 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
     has_languages: npt.NDArray[np.bool_]
     lang_words: Words
     access_words: Words
-    minute_of_week: npt.NDArray[np.int64]  # (events, profile zones); -1: no next start
+    # Where availability is judged (scoring.availability_starts): per (event, profile zone)
+    # `minute_counts` minutes of the week from `minute_offsets` in `minutes`.
+    minute_offsets: npt.NDArray[np.int64]
+    minute_counts: npt.NDArray[np.int64]
+    minutes: npt.NDArray[np.int64]
     hidden_keys: npt.NDArray[np.int64]  # event row * profiles + profile row, sorted
     descriptions: list[str]
     tag_names: list[tuple[str, ...]]  # distinct tags as explanations name them
@@ -238,11 +242,18 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
         lat = np.array([e.lat if e.lat is not None else np.nan for e in events], np.float64)
         lon = np.array([e.lon if e.lon is not None else np.nan for e in events], np.float64)
         x, y, z = ecef_km(lat, lon)
-        minutes = np.full((len(events), len(timezones)), -1, np.int64)
+        # Ragged: the distinct minutes of the week (in each profile zone) of the starts
+        # its availability is judged on, at minute_offsets[e, z] .. + minute_counts[e, z].
+        offsets = np.zeros((len(events), len(timezones)), np.int64)
+        counts = np.zeros((len(events), len(timezones)), np.int64)
+        flat: list[int] = []
         for i, e in enumerate(events):
-            start = next_occurrence_start(e, now)
-            if start is not None:
-                minutes[i] = [minute_of_week(start, tz) for tz in timezones]
+            for zone, (tz, starts) in enumerate(
+                zip(timezones, availability_starts_by_zone(e, timezones, now), strict=True)
+            ):
+                distinct = sorted({minute_of_week(start, tz) for start in starts})
+                offsets[i, zone], counts[i, zone] = len(flat), len(distinct)
+                flat += distinct
         row = {e.id: i for i, e in enumerate(events)}
         n_profiles = len(profiles.ids)
         hidden = [row[e] * n_profiles + p for p, e in profiles.hidden if e in row]
@@ -269,7 +280,9 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
             has_languages=np.array([bool(e.languages) for e in events], bool),
             lang_words=_words([e.languages for e in events], vocab.languages).T.copy(),
             access_words=_words([e.accessibility for e in events], vocab.access).T.copy(),
-            minute_of_week=minutes,
+            minute_offsets=offsets,
+            minute_counts=counts,
+            minutes=np.array(flat, np.int64),
             hidden_keys=np.array(sorted(hidden), np.int64),
             descriptions=[describe_event(e) for e in events],
             tag_names=[tuple(describe_tags((t,)) for t in dict.fromkeys(e.tags)) for e in events],

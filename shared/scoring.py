@@ -259,6 +259,52 @@ def window_intervals(window: AvailabilityWindow) -> list[tuple[int, int]]:
     return intervals
 
 
+def availability_starts(event: ScoringEvent, timezone: str, now: datetime) -> list[datetime]:
+    """The starts a profile in `timezone` has its availability judged on (SPEC "Matching"):
+    a series' occurrences in that profile's feed window that have not ended, re-checked as
+    the window moves; a one-off's start. A series with none in the window (it begins
+    later) is judged on its next occurrence, as a one-off would be, so it is listed among
+    the matches before its weeks come into the feed."""
+    when = (event.id, event.starts_at, event.ends_at, event.timezone, event.recurrence)
+    return list(_availability_starts(when, timezone, now))
+
+
+def availability_starts_by_zone(
+    event: ScoringEvent, timezones: Sequence[str], now: datetime
+) -> list[list[datetime]]:
+    """`availability_starts` for each of `timezones`, the occurrences computed once."""
+    when = (event.id, event.starts_at, event.ends_at, event.timezone, event.recurrence)
+    return _starts_by_zone(when, timezones, now)
+
+
+_When = tuple[int, datetime, datetime, str, "str | None"]  # id, local times, zone, rule
+
+
+# A job judges one event for many profiles (or one profile's zone for many events) at one
+# `now`: the occurrences are computed once per event and zone, not once per pair.
+@lru_cache(maxsize=4096)
+def _availability_starts(when: _When, timezone: str, now: datetime) -> tuple[datetime, ...]:
+    return tuple(_starts_by_zone(when, [timezone], now)[0])
+
+
+def _starts_by_zone(when: _When, timezones: Sequence[str], now: datetime) -> list[list[datetime]]:
+    event_id, starts_at, ends_at, event_timezone, recurrence = when
+    found = stored_schedule(event_id, starts_at, ends_at, event_timezone, recurrence, now)
+    if isinstance(found, Refusal):
+        return [[] for _ in timezones]
+    upcoming: list[datetime] = []
+    ends = [feed_window(tz, now).end for tz in timezones]
+    if recurrence and ends:
+        duration = ends_at - starts_at
+        starts = found.starts_between(now - duration, max(ends))
+        upcoming = [start for start in starts if start + duration > now]
+    by_zone = [[start for start in upcoming if start < end] for end in ends]
+    if all(by_zone):
+        return by_zone
+    start = found.next_start(now)
+    return [got or ([] if start is None else [start]) for got in by_zone]
+
+
 def available_at(profile: ScoringProfile, instant: datetime) -> bool:
     # Window edges are whole minutes, so the minute an instant falls in decides [from, to).
     minute = minute_of_week(instant, profile.timezone)
@@ -270,9 +316,9 @@ def is_eligible(
 ) -> bool:
     """The SPEC's eligibility. `distance_km` is home→venue (None when there is no venue).
 
-    Availability of a series is judged on its first occurrence that has not ended:
-    series almost always repeat one weekday and time, and the weekly cap then decides
-    which occurrences reach the feed.
+    A series is available when one of its occurrences in the feed's window that has not
+    ended falls in an availability window (`availability_starts`); the weekly cap then
+    leaves the others out of the feed.
     """
     return _match_mode(profile, event, distance_km, now) is not None
 
@@ -293,10 +339,10 @@ def _match_mode(
         return None
     if not set(profile.accessibility_needs) <= set(event.accessibility):
         return None
-    if profile.availability:
-        start = next_occurrence_start(event, now)
-        if start is None or not available_at(profile, start):
-            return None
+    if profile.availability and not any(
+        available_at(profile, start) for start in availability_starts(event, profile.timezone, now)
+    ):
+        return None
     in_person = (
         event.format in ("in_person", "hybrid")
         and "in_person" in profile.formats

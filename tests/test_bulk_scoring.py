@@ -119,3 +119,31 @@ def test_many_events_and_an_event_with_many_tags() -> None:
     assert len(events) > EVENTS_PER_BATCH
     assert any(event_id == events[0].id for _, event_id in bulk)
     assert_same(bulk, per_pair(events, profiles, weights, city.now))
+
+
+def test_series_availability_over_the_window_in_several_zones() -> None:
+    # Series on several weekdays (the next occurrence is often outside a window, a later
+    # one inside), and profiles in zones whose clocks change on other dates than the
+    # events' (a weekly 19:00 in Berlin is two different minutes of the week in New York).
+    city = build_city(200, 60, seed=11)
+    rules = ("FREQ=WEEKLY;BYDAY=MO,TH", "FREQ=DAILY;COUNT=9", "FREQ=WEEKLY;INTERVAL=3;BYDAY=SA")
+    events = [
+        msgspec.structs.replace(
+            e,
+            recurrence=rules[e.id % 3] if e.id % 2 else e.recurrence,
+            over_at=None if e.id % 2 else e.over_at,
+        )
+        for e in city.events
+    ]
+    zones = ("America/New_York", "Europe/London", city.profiles[0].timezone, "Asia/Tokyo")
+    profiles = [
+        msgspec.structs.replace(p, timezone=zones[p.id % 4], radius_km=p.radius_km * 3)
+        for p in city.profiles
+    ]
+    assert sum(bool(p.availability) for p in profiles) > 50
+    # Near a change of the clocks, so a series' minutes of the week differ within 12 weeks.
+    for now in (city.now, city.now + timedelta(days=40)):
+        bulk = as_dict(score_all(events, profiles, Weights(min_score=0.3), now=now))
+        expected = per_pair(events, profiles, Weights(min_score=0.3), now)
+        assert len(expected) > 200
+        assert_same(bulk, expected)

@@ -203,18 +203,56 @@ def test_overnight_window_runs_into_the_next_day() -> None:
     assert is_eligible(profile(availability=late), event(), 1, now=NOW)
 
 
-def test_series_availability_uses_its_next_occurrence() -> None:
+def test_a_series_under_way_is_judged_on_the_occurrence_under_way() -> None:
     series = event(
         starts_at=datetime(2026, 2, 2, 10, 0),  # Mondays 10:00, started in the past
         ends_at=datetime(2026, 2, 2, 12, 0),
         recurrence="FREQ=WEEKLY;BYDAY=MO",
     )
-    # NOW is Monday 10:00 Berlin: that occurrence is under way, so it is the next one.
+    # NOW is Monday 10:00 Berlin: that occurrence is under way, so it still counts.
     assert next_occurrence_start(series, NOW) == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     mornings = availability_from_wire([{"days": ["mon"], "from": "09:00", "to": "11:00"}])
     assert is_eligible(profile(availability=mornings), series, 1, now=NOW)
     later = NOW + timedelta(hours=3)
     assert next_occurrence_start(series, later) == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+
+
+def test_a_series_is_available_when_any_occurrence_in_the_window_is() -> None:
+    # Mondays and Thursdays at 19:00 from 2 March: the next one (Monday) is outside a
+    # Thursday-evenings window, a later one in the feed's 12 weeks is inside.
+    series = event(
+        starts_at=datetime(2026, 3, 2, 19, 0),
+        ends_at=datetime(2026, 3, 2, 21, 0),
+        recurrence="FREQ=WEEKLY;BYDAY=MO,TH",
+    )
+    thursdays = availability_from_wire([{"days": ["thu"], "from": "18:00", "to": "22:00"}])
+    fridays = availability_from_wire([{"days": ["fri"], "from": "18:00", "to": "22:00"}])
+    assert is_eligible(profile(availability=thursdays), series, 1, now=NOW)
+    assert not is_eligible(profile(availability=fridays), series, 1, now=NOW)
+    # A series that begins after the window is judged on its first occurrence, as a
+    # one-off is: listed among the matches before its weeks reach the feed.
+    later = event(
+        starts_at=datetime(2026, 9, 3, 19, 0),
+        ends_at=datetime(2026, 9, 3, 21, 0),
+        recurrence="FREQ=WEEKLY;BYDAY=TH",
+    )
+    assert is_eligible(profile(availability=thursdays), later, 1, now=NOW)
+
+
+def test_a_series_is_judged_again_as_the_window_moves() -> None:
+    # Mondays and Thursdays from Monday 1 June: now (window 2 March to 25 May) none is in
+    # the window, so its first (a Monday) decides: no. Eleven weeks on, its Thursdays are
+    # in the window: yes.
+    series = event(
+        starts_at=datetime(2026, 6, 1, 19, 0),
+        ends_at=datetime(2026, 6, 1, 21, 0),
+        recurrence="FREQ=WEEKLY;BYDAY=MO,TH",
+    )
+    user = profile(
+        availability=availability_from_wire([{"days": ["thu"], "from": "18:00", "to": "22:00"}])
+    )
+    assert not is_eligible(user, series, 1, now=NOW)
+    assert is_eligible(user, series, 1, now=NOW + timedelta(weeks=11))
 
 
 # -- weekly cap -----------------------------------------------------------------------------
