@@ -10,9 +10,10 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from shared import recurrence
+from shared.models.codes import is_iana_zone
 from shared.recurrence import YEARS_AHEAD, Series, years_ahead
 
 log = logging.getLogger("lowkey.timeutil")
@@ -24,14 +25,9 @@ _OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 EARLIEST = datetime(1970, 1, 1)  # the SPEC's first moment an event may name (local)
 
 
-@lru_cache(maxsize=1)
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
 def zone(name: str) -> ZoneInfo:
     """The IANA zone of that name, or ValueError."""
-    if name not in _zones():
+    if not is_iana_zone(name):
         raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin)")
     return ZoneInfo(name)
 

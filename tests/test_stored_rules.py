@@ -20,7 +20,7 @@ import pytest
 from arq.connections import ArqRedis
 from litestar.testing import AsyncTestClient
 
-from services.worker import jobs
+from services.worker import cron, jobs
 from shared.bulk_scoring import score_all
 from shared.db.matches import upsert_pairs
 from shared.db.outbox import add_outbox
@@ -234,3 +234,30 @@ async def test_a_feed_matched_to_it_before_still_renders_without_it(
     uids = [str(e["UID"]) for e in calendar.walk("VEVENT")]
     assert uids == [f"event-{good['id']}@lowkey"]
     assert b"EXDATE" not in response.content and len(response.content) < 20_000
+
+
+async def test_the_worker_marks_them_over_so_search_and_match_lists_leave_them_out(
+    api: Client, ctx: dict[str, Any], pool: asyncpg.Pool, admin_headers: dict[str, str]
+) -> None:
+    _, key = await create_organiser(api, admin_headers)
+    good = await post_event(
+        api, key, starts_at="2030-12-03T19:00:00", ends_at="2030-12-03T21:00:00"
+    )
+    async with pool.acquire() as conn:
+        old = [await insert_old_event(conn, rule) for rule in OLD_RULES]
+    window = {"from": "2030-12-01T00:00:00Z", "to": "2030-12-31T00:00:00Z"}
+
+    async def listed() -> set[int]:
+        response = await api.get("/v1/events", params=window)
+        assert response.status_code == 200, response.text
+        return {e["id"] for e in response.json()["items"]}
+
+    assert await listed() == {good["id"], *old}  # before: only `over_at` is filtered on
+    assert await cron.close_refused_events(ctx) == len(OLD_RULES)
+    assert await listed() == {good["id"]}
+    over = await pool.fetch("SELECT id FROM events WHERE over_at <= now() ORDER BY id")
+    assert [r["id"] for r in over] == sorted(old)
+    # Each one's score job is queued (it drops whatever matched it), once.
+    boxes = await pool.fetch("SELECT subject_id FROM outbox WHERE kind = 'event' ORDER BY id")
+    assert [r["subject_id"] for r in boxes][-len(old) :] == old
+    assert await cron.close_refused_events(ctx) == 0

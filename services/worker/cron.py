@@ -13,10 +13,12 @@ from arq import cron
 from services.worker.jobs import CHUNK_TIMEOUT_S, FINISH_TIMEOUT_S, enqueue_chunk, enqueue_finish
 from services.worker.metrics import measured, sample_depths
 from services.worker.occurrences import end_stretch_pauses, record_started_occurrences
+from shared.db import events as db_events
 from shared.db import idempotency, outbox, rescore
 from shared.db.matches import drop_over_matches
 from shared.db.scoring_inputs import active_version
 from shared.queue import enqueue_outbox
+from shared.timeutil import Refusal, stored_schedule
 
 log = logging.getLogger("lowkey.worker.cron")
 
@@ -27,6 +29,7 @@ STALE_AFTER_S = 30.0
 # for good; arq itself re-runs a killed one after its timeout + 10 s.
 CHUNK_STALE_AFTER_S = CHUNK_TIMEOUT_S + 25.0
 SWAP_STALE_AFTER_S = FINISH_TIMEOUT_S + 25.0
+REFUSED_SCAN_PAGE = 1000
 
 
 @measured
@@ -86,6 +89,45 @@ async def drop_over(ctx: dict[str, Any]) -> int:
 
 
 @measured
+async def close_refused_events(ctx: dict[str, Any]) -> int:
+    """Mark over the stored events whose rule or times today's bounds refuse (rows saved
+    before the bounds existed): scoring already treats them as over, and this makes the
+    search and the match lists, which filter on `over_at`, agree. Each one's score job
+    drops its matches."""
+    pool, queue, prefix = ctx["pool"], ctx["redis"], ctx["settings"].redis_prefix
+    now, after, closed = datetime.now(UTC), 0, []
+    while True:
+        async with pool.acquire() as conn:
+            rows = await db_events.open_scheduled(conn, after, REFUSED_SCAN_PAGE)
+        if not rows:
+            break
+        after = rows[-1]["id"]
+        refused = [
+            r["id"]
+            for r in rows
+            if isinstance(
+                stored_schedule(
+                    r["id"], r["starts_at"], r["ends_at"], r["timezone"], r["recurrence"], now
+                ),
+                Refusal,
+            )
+        ]
+        if not refused:
+            continue
+        async with pool.acquire() as conn, conn.transaction():
+            marked = await db_events.mark_over(conn, refused)
+            boxes = [(await outbox.add_outbox(conn, "event", e), e) for e in marked]
+        for outbox_id, event_id in boxes:
+            await enqueue_outbox(queue, prefix, "event", outbox_id, event_id)
+        closed += marked
+    if closed:
+        log.warning(
+            "stored events refused by the event rules marked over", extra={"count": len(closed)}
+        )
+    return len(closed)
+
+
+@measured
 async def nightly_rescore(ctx: dict[str, Any]) -> None:
     """A full re-score with the active weights, through the outbox like a weight change:
     it heals anything a lost or failed job left behind, and time-dependent eligibility."""
@@ -104,6 +146,7 @@ CRON_JOBS = [
     cron(sweep_rescore_chunks, second={3, 33}, run_at_startup=True, timeout=20),
     cron(prune_outbox, minute={17}, second=0, timeout=20),
     cron(drop_over, minute=set(range(0, 60, 5)), second=40, run_at_startup=True, timeout=20),
+    cron(close_refused_events, hour={4}, minute={10}, second=0, run_at_startup=True, timeout=60),
     # Not at start-up: every restart would otherwise re-score the whole city.
     cron(nightly_rescore, hour={3}, minute={30}, second=0, timeout=10),
     cron(sample_depths, second={5, 15, 25, 35, 45, 55}, timeout=5),

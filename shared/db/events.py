@@ -60,6 +60,18 @@ touched AS (
 )
 DELETE FROM events WHERE id = $1 RETURNING id
 """
+# Rows that may break today's bounds: only a row saved before them (the API checks
+# every write), so this scan finds them once and marks them over.
+OPEN_SCHEDULED = """
+SELECT id, starts_at, ends_at, timezone, recurrence FROM events
+WHERE status = 'scheduled' AND (over_at IS NULL OR over_at > now()) AND id > $1
+ORDER BY id LIMIT $2
+"""
+MARK_OVER = """
+UPDATE events SET over_at = now()
+WHERE id = ANY($1::bigint[]) AND (over_at IS NULL OR over_at > now())
+RETURNING id
+"""
 # Search: upcoming, scheduled events in keyset order (starts_at_utc, id). `over_at > $1`
 # is "not over at `from`" (now by default), `starts_at_utc < $2` "begins before `to`".
 _SEARCH_WHERE = """
@@ -225,3 +237,16 @@ async def search_events(
     else:
         rows = await conn.fetch(SEARCH_IN_BOX, *args, *where.box)
     return [event_from_row(r) for r in rows]
+
+
+async def open_scheduled(
+    conn: asyncpg.Connection, after_id: int, limit: int
+) -> list[asyncpg.Record]:
+    """One page (by id) of the scheduled events not over: their times, zone and rule."""
+    rows: list[asyncpg.Record] = await conn.fetch(OPEN_SCHEDULED, after_id, limit)
+    return rows
+
+
+async def mark_over(conn: asyncpg.Connection, event_ids: list[int]) -> list[int]:
+    """Mark events over now (their stored rule or times are refused); the ids changed."""
+    return [r["id"] for r in await conn.fetch(MARK_OVER, event_ids)]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from zoneinfo import available_timezones
+
+from shared.models.codes import iana_zones
 
 ACCESS_WORDS = {
     "step_free": "Step-free entrance",
@@ -102,7 +103,7 @@ _NOT_ZONES = ("Etc/", "SystemV/", "US/", "posix/", "right/")
 @lru_cache(maxsize=1)
 def zone_names() -> tuple[str, ...]:
     """IANA zone names to choose from (Area/City, and UTC); the model checks the answer."""
-    zones = (z for z in available_timezones() if "/" in z and not z.startswith(_NOT_ZONES))
+    zones = (z for z in iana_zones() if "/" in z and not z.startswith(_NOT_ZONES))
     return (*sorted(zones), "UTC")
 
 
