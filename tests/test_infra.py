@@ -48,7 +48,7 @@ K8S_VERSION = "1.30.0"
 ROLES = {
     "api": (8000, "/readyz"),
     "feed": (8001, "/readyz"),
-    "worker": (8002, "/healthz"),
+    "worker": (8002, "/readyz"),
 }
 SCALED_SERVICES = ("api", "feed", "worker")
 LOWKEY_SERVICES = ("migrate", *SCALED_SERVICES)
