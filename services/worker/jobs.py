@@ -45,11 +45,12 @@ INDEX_TIMEOUT_S = 15
 # Indexing every chunk's partition (~10 M rows) and the swap; only the chunk queue's
 # Worker runs it, so only that Worker's re-run delay for a killed job grows with it.
 FINISH_TIMEOUT_S = 60
-# The swap waits this long for each lock, this many times, before the job is retried.
-# Longer than PostgreSQL's deadlock_timeout (1 s): only a waiter that long makes an
-# autovacuum of the table give way.
-SWAP_LOCK_WAIT_MS = 2_000
-SWAP_LOCK_ATTEMPTS = 10
+# The swap waits this long for its table locks, this many times, before the job is
+# retried. First under PostgreSQL's deadlock_timeout (1 s): a request queued behind the
+# swap's locks while holding one the swap waits for would otherwise be chosen as the
+# deadlock's victim (a 503), and this way the swap gives up first. Then longer than it:
+# only a waiter that long makes an autovacuum of the table give way.
+SWAP_LOCK_WAITS_MS = (500,) * 6 + (2_000,) * 4
 # Profiles per re-score chunk. The bulk scorer's cost is mostly per event (2 500 profiles
 # x 5 000 events: 0.75 s; 10 000 x 5 000: 1.1 s), and each chunk stores its distinct
 # explanation texts, so chunks are big: the benchmark city is 4 chunks of ~2 M rows, a
@@ -416,14 +417,14 @@ async def _swap(
 ) -> list[asyncpg.Record] | None:
     """The swap's transaction, tried again while the live tables are busy; the reopened
     outbox rows, or None when another worker finished the run meanwhile."""
-    for attempt in range(SWAP_LOCK_ATTEMPTS):
+    for attempt, wait_ms in enumerate(SWAP_LOCK_WAITS_MS):
         try:
             async with conn.transaction():
                 await db_matches.lock_writers(conn)
                 run = await rescore.claim_complete_run(conn, run_id)
                 if run is None:
                     return None
-                await rescore_tables.lock_live_tables(conn, timeout_ms=SWAP_LOCK_WAIT_MS)
+                await rescore_tables.lock_live_tables(conn, timeout_ms=wait_ms)
                 clock.lap("lock")
                 await rescore_tables.drop_gone(conn, run_id)
                 clock.lap("gone")
