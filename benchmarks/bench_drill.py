@@ -32,7 +32,7 @@ from shared.db.outbox import count_parked, count_pending
 from shared.db.pool import create_pool
 
 STORED_MATCHES = """
-SELECT m.profile_id, m.event_id, m.score, m.weight_version
+SELECT m.profile_id, m.event_id, m.interest_score, m.comfort_gap, m.online, m.distance_km
 FROM matches m JOIN events e ON e.id = m.event_id WHERE e.status = 'scheduled'
 """
 UNFINISHED_RUNS = "SELECT count(*) FROM rescore_runs WHERE finished_at IS NULL"
@@ -90,8 +90,26 @@ async def _sleep_until(drill: Drill, fraction: float) -> None:
     await asyncio.sleep(max(0.0, drill.t0 + fraction * drill.plan.seconds - time.time()))
 
 
+START_RESCORE = """
+WITH run AS (
+    INSERT INTO rescore_runs (weight_version, reason)
+    SELECT version, 'drill' FROM active_weights RETURNING weight_version
+)
+INSERT INTO outbox (kind, subject_id) SELECT 'rescore', weight_version FROM run
+"""
+
+
+async def start_rescore(database_url: str) -> None:
+    """A full re-score, queued as the nightly job queues it (the outbox sweep sends it)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(START_RESCORE)
+    finally:
+        await conn.close()
+
+
 async def change_weights(api: str) -> int:
-    """A new weight version (distance and interest swapped): a full re-score starts."""
+    """A new weight version (distance and interest swapped): live at once, no re-score."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with httpx.AsyncClient(headers=headers, timeout=10) as client:
         current = (await client.get(f"{api}/v1/admin/weights")).json()
@@ -135,12 +153,13 @@ async def _faults(drill: Drill) -> None:
         await conn.close()
     await _sleep_until(drill, 0.08)
     await change_weights(drill.world.api[0])
+    await start_rescore(cluster.database_url)
     drill.phase("re-score started")
     if plan.kill_worker:
         # Killed as soon as the run has fanned out: its chunks are queued or running.
         conn = await asyncpg.connect(cluster.database_url)
         try:
-            for _ in range(500):
+            for _ in range(2000):  # the outbox sweep sends it within 10 s
                 if await conn.fetchval(FANNED_OUT, int(drill.events["last run before"])):
                     break
                 await asyncio.sleep(0.02)
@@ -219,33 +238,39 @@ def _workers_said(cluster: Cluster) -> str:
 
 
 async def matches_diff(database_url: str) -> dict[str, int]:
-    """Stored matches against all events x all profiles scored now with the active weights."""
+    """Stored pairs and their parts against all events x all profiles scored now."""
     now = datetime.now(UTC)
     pool = await create_pool(database_url, max_size=1)  # json columns decoded
     try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            version = await inputs.active_version(conn)
-            weights = await inputs.load_weights(conn, version)
             events = await inputs.load_live_events(conn, now)
             profiles = await inputs.load_profile_range(conn, 0, 2**62)
             stored = await conn.fetch(STORED_MATCHES)
     finally:
         await pool.close()
-    assert weights is not None
-    want = bulk_scoring.score_all(events, profiles, weights, now=now)
+    want = bulk_scoring.score_all(events, profiles, now=now)
     keys = zip(want.profile_id.tolist(), want.event_id.tolist(), strict=True)
-    want_score = dict(zip(keys, want.score.tolist(), strict=True))
-    got = {(r[0], r[1]): (r[2], r[3]) for r in stored}
-    missing = want_score.keys() - got.keys()
-    extra = got.keys() - want_score.keys()
-    both = list(want_score.keys() & got.keys())
-    wrong = sum(
-        1
-        for k in both
-        if got[k][1] != version or not np.isclose(got[k][0], want_score[k], atol=1e-5)
+    parts = zip(
+        want.interest.tolist(),
+        want.comfort_gap.tolist(),
+        want.online.tolist(),
+        [None if np.isnan(k) else k for k in want.distance_km.tolist()],
+        strict=True,
     )
+    want_parts = dict(zip(keys, parts, strict=True))
+    got = {(r[0], r[1]): (r[2], r[3], r[4], r[5]) for r in stored}
+    missing = want_parts.keys() - got.keys()
+    extra = got.keys() - want_parts.keys()
+
+    def same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+        close = (a[3] is None) == (b[3] is None) and (
+            a[3] is None or bool(np.isclose(a[3], b[3], atol=1e-3))
+        )
+        return bool(np.isclose(a[0], b[0], atol=1e-5)) and a[1:3] == b[1:3] and close
+
+    wrong = sum(1 for k in want_parts.keys() & got.keys() if not same(got[k], want_parts[k]))
     return {
-        "expected": len(want_score),
+        "expected": len(want_parts),
         "stored": len(got),
         "missing": len(missing),
         "extra": len(extra),

@@ -24,7 +24,7 @@ from shared.db.matches import copy_binary
 from shared.db.migrate import migrate
 from shared.geodesy import distance_km, ecef_km
 from shared.match_copy import encode
-from shared.scoring import ScoringEvent, ScoringProfile, Weights, score_pair
+from shared.scoring import ScoringEvent, ScoringProfile, score_pair
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The real run table's shape (LIKE matches): a plain, logged table without indexes.
@@ -63,18 +63,16 @@ def geopy_reference(city_events: list[ScoringEvent], profiles: list[ScoringProfi
     for i, j in zip(ps.tolist(), es.tolist(), strict=True):
         p, e = profiles[i], city_events[j]
         km = None if e.lat is None else distance_km(p.home_lat, p.home_lon, e.lat, e.lon)
-        score_pair(p, e, Weights(), km, now=now)
+        score_pair(p, e, km, now=now)
     return (time.perf_counter() - start) / sample
 
 
 def payload_of(matches: Matches) -> memoryview:
     """Binary COPY rows; explanation ids as the database would hand them out."""
-    return encode(matches, np.arange(1, len(matches.texts) + 1, dtype=np.int32), 1)
+    return encode(matches, np.arange(1, len(matches.texts) + 1, dtype=np.int32))
 
 
-async def copy_benchmarks(
-    url: str, prepared: Prepared, weights: Weights, payload: memoryview
-) -> None:
+async def copy_benchmarks(url: str, prepared: Prepared, payload: memoryview) -> None:
     admin = await asyncpg.connect(url)
     name = f"lowkey_bench_{secrets.token_hex(4)}"
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -93,9 +91,7 @@ async def copy_benchmarks(
             )
             await conn.execute("TRUNCATE bench_matches")
             await migrate(conn)
-            copied, indexed = await write_parts(
-                conn, database_url, prepared, score_chunk(prepared, weights)
-            )
+            copied, indexed = await write_parts(conn, database_url, prepared, score_chunk(prepared))
             line(
                 "COPY FREEZE into 4 partitions (the chunks)",
                 f"{copied:.2f} s  ({copied / floor:.2f}x floor)",
@@ -110,14 +106,14 @@ async def copy_benchmarks(
             )
 
             start = time.perf_counter()
-            await copy_binary(conn, "bench_matches", payload_of(score_chunk(prepared, weights)))
+            await copy_binary(conn, "bench_matches", payload_of(score_chunk(prepared)))
             both = time.perf_counter() - start
             line(
                 "scoring + COPY (one after the other)", f"{both:.2f} s  ({both / floor:.2f}x floor)"
             )
             await conn.execute("TRUNCATE bench_matches")
 
-            both = await pipelined(conn, prepared, weights)
+            both = await pipelined(conn, prepared)
             line(
                 "scoring + COPY (pipelined, 8 chunks)", f"{both:.2f} s  ({both / floor:.2f}x floor)"
             )
@@ -180,14 +176,14 @@ def _subset(m: Matches, pick: np.ndarray) -> Matches:
     )
 
 
-async def pipelined(conn: asyncpg.Connection, prepared: Prepared, weights: Weights) -> float:
+async def pipelined(conn: asyncpg.Connection, prepared: Prepared) -> float:
     """Score the next chunk of events in a thread while the previous one is copied."""
     loop = asyncio.get_running_loop()
     n = len(prepared.events.ids)
     bounds = [(i * n // 8, (i + 1) * n // 8) for i in range(8)]
 
     def payload_for(lo: int, hi: int) -> memoryview:
-        return payload_of(score_chunk(prepared, weights, lo, hi))
+        return payload_of(score_chunk(prepared, lo, hi))
 
     start = time.perf_counter()
     pending = loop.run_in_executor(None, payload_for, *bounds[0])
@@ -205,7 +201,6 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5_000)
     parser.add_argument("--no-db", action="store_true", help="skip the PostgreSQL COPY part")
     args = parser.parse_args()
-    weights = Weights()
     keep_freed_memory()  # as `lowkey worker` does: arrays reuse freed pages, no faults
 
     print(f"benchmark city: {args.profiles} profiles x {args.events} events, 50 x 50 km")
@@ -217,7 +212,7 @@ def main() -> None:
     prep_s = time.perf_counter() - start
     line("prepare tables", f"{prep_s:.2f} s")
     start = time.perf_counter()
-    matches = score_chunk(prepared, weights)
+    matches = score_chunk(prepared)
     score_s = time.perf_counter() - start
     line("bulk scoring (in-process, one core)", f"{score_s:.2f} s")
     start = time.perf_counter()
@@ -229,11 +224,9 @@ def main() -> None:
     )
 
     within = pairs_within_radius(city.events, city.profiles)
-    eligible = len(score_chunk(prepared, Weights(min_score=0.0)))
     online = int(np.isnan(matches.distance_km).sum())
     line("candidate pairs within radius (in person)", f"{within:,}")
-    line("eligible pairs (any score)", f"{eligible:,}")
-    line("stored rows (score >= min_score)", f"{len(matches):,}  ({online:,} online)")
+    line("stored rows (every eligible pair)", f"{len(matches):,}  ({online:,} online only)")
     line("distinct explanation texts", f"{len(matches.texts):,}")
 
     per_pair = geopy_reference(city.events, city.profiles, city.now)
@@ -244,7 +237,7 @@ def main() -> None:
 
     if not args.no_db:
         url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-        asyncio.run(copy_benchmarks(url, prepared, weights, payload))
+        asyncio.run(copy_benchmarks(url, prepared, payload))
 
 
 if __name__ == "__main__":

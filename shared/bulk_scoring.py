@@ -1,5 +1,6 @@
 """Vectorised full re-score: every live event against every profile, the same rules and
-numbers as `shared.scoring.score_pair`, fast enough for a whole city on one core.
+parts as `shared.scoring.score_pair` (no weights: they are applied where matches are
+read), fast enough for a whole city on one core.
 Tables are built once (`prepare`); any slice of events can then be scored (`score_chunk`).
 """
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -14,7 +16,7 @@ import numpy.typing as npt
 
 from shared.bulk_tables import EventTable, ProfileTable, Vocabulary
 from shared.geodesy import CHORD_MAX_KM, CHORD_TOLERANCE_KM, chord_to_arc_km, distances_km
-from shared.scoring import ScoringEvent, ScoringProfile, Weights, is_over
+from shared.scoring import ScoringEvent, ScoringProfile, is_over
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -28,16 +30,16 @@ class Prepared(msgspec.Struct, frozen=True):
 
 
 class Matches(msgspec.Struct, frozen=True):
-    """Column arrays of matches. `explanation_code` indexes `texts` (explanations without
-    the distance): a few thousand distinct strings serve millions of rows."""
+    """Column arrays of eligible pairs and their parts (as `scoring.PairScore`).
+    `explanation_code` indexes `texts` (explanations without the distance): a few
+    thousand distinct strings serve millions of rows."""
 
     profile_id: IntArray
     event_id: IntArray
-    score: FloatArray
-    distance: FloatArray
+    distance_km: FloatArray  # NaN when they cannot meet in person
+    online: npt.NDArray[np.bool_]
     interest: FloatArray
-    comfort: FloatArray
-    distance_km: FloatArray  # NaN when matched online
+    comfort_gap: IntArray
     explanation_code: npt.NDArray[np.int32]
     texts: list[str]
 
@@ -63,19 +65,13 @@ def prepare(
 
 
 def score_all(
-    events: Sequence[ScoringEvent],
-    profiles: Sequence[ScoringProfile],
-    weights: Weights,
-    *,
-    now: datetime,
+    events: Sequence[ScoringEvent], profiles: Sequence[ScoringProfile], *, now: datetime
 ) -> Matches:
-    return score_chunk(prepare(events, profiles, now=now), weights)
+    return score_chunk(prepare(events, profiles, now=now))
 
 
-def score_chunk(
-    prepared: Prepared, weights: Weights, start: int = 0, stop: int | None = None
-) -> Matches:
-    """Matches of the live events `start:stop` (in `prepared.events` order) with every
+def score_chunk(prepared: Prepared, start: int = 0, stop: int | None = None) -> Matches:
+    """Eligible pairs of the live events `start:stop` (in `prepared.events` order) with every
     profile, grouped by event in that order. Workers share a re-score by event ranges, or
     by building `Prepared` from a slice of the profiles."""
     ev, pr = prepared.events, prepared.profiles
@@ -85,7 +81,7 @@ def score_chunk(
     batch = max(8, min(EVENTS_PER_BATCH, PAIRS_PER_BATCH // max(1, len(pr.ids))))
     for lo in range(start, stop, batch):
         rows = np.arange(lo, min(lo + batch, stop))
-        part = _score_batch(ev, pr, rows, weights, texts)
+        part = _score_batch(ev, pr, rows, texts)
         if part is not None:
             parts.append(part)
     if not parts:
@@ -101,15 +97,15 @@ EVENTS_PER_BATCH = 200  # at most; < 2**16, so batch positions fit 16 bits
 PAIRS_PER_BATCH = 5_000_000
 
 
-_DTYPES = (np.int64, np.int64, *(np.float64,) * 5, np.int32)
+_DTYPES = (np.int64, np.int64, np.float64, np.bool_, np.float64, np.int64, np.int32)
 
 
 def _matches(columns: list[list[npt.NDArray[np.generic]]], texts: list[str]) -> Matches:
-    c = [
+    c: list[Any] = [
         np.concatenate(parts).astype(t, copy=False)
         for parts, t in zip(columns, _DTYPES, strict=True)
     ]
-    return Matches(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], texts)
+    return Matches(c[0], c[1], c[2], c[3], c[4], c[5], c[6], texts)
 
 
 def _pairs(ev: EventTable, pr: ProfileTable, rows: IntArray) -> tuple[IntArray, IntArray]:
@@ -133,7 +129,7 @@ def _pairs(ev: EventTable, pr: ProfileTable, rows: IntArray) -> tuple[IntArray, 
 
 
 def _score_batch(
-    ev: EventTable, pr: ProfileTable, rows: IntArray, weights: Weights, texts: list[str]
+    ev: EventTable, pr: ProfileTable, rows: IntArray, texts: list[str]
 ) -> tuple[npt.NDArray[np.generic], ...] | None:
     pe, pp = _pairs(ev, pr, rows)
     # Cheapest and most selective first: comfort, then shared interests.
@@ -170,11 +166,7 @@ def _score_batch(
         return None
     pe, pp, in_person, online, km = pe[sel], pp[sel], in_person[sel], online[sel], km[sel]
 
-    dist = np.where(in_person, np.exp(-km / weights.distance_decay_km), 0.0)
-    by_online = online & (~in_person | (weights.online_score > dist))
-    dist[by_online] = weights.online_score
-    km[by_online] = np.nan
-
+    km[~in_person] = np.nan
     miss = np.ones(len(pp))
     shared = np.zeros(len(pp), np.int64)
     for j in range(ev.tag_ids.shape[1]):
@@ -184,29 +176,21 @@ def _score_batch(
         shared |= (w_j > 0).astype(np.int64) << j
     interest = np.where(pr.has_interests[pp], 1.0 - miss, 0.5)
     gap = pr.comfort[pp] - ev.intensity[pe]
-    comfort = np.where(gap >= 0, 1.0 - 0.1 * gap, 1.0 - weights.stretch_penalty)
-    total = weights.distance + weights.interest + weights.comfort
-    score = (
-        weights.distance * dist + weights.interest * interest + weights.comfort * comfort
-    ) / total
 
-    sel = np.flatnonzero(score >= weights.min_score)
-    if not len(sel):
-        return None
-    if (np.diff(pe[sel]) < 0).any():
+    sel = np.arange(len(pp))
+    if (np.diff(pe) < 0).any():
         # Online pairs came after the in-person ones: back into event order (stable, so
         # each event's profiles keep theirs). Batch positions fit 16 bits, where numpy's
         # stable sort is a linear radix sort.
-        sel = sel[np.argsort((pe[sel] - rows[0]).astype(np.uint16), kind="stable")]
+        sel = np.argsort((pe - rows[0]).astype(np.uint16), kind="stable")
     pe = pe[sel]
     return (
         pr.ids[pp[sel]],
         ev.ids[pe],
-        score[sel],
-        dist[sel],
-        interest[sel],
-        comfort[sel],
         km[sel],
+        online[sel],
+        interest[sel],
+        gap[sel],
         _explanation_codes(ev, pe - rows[0], rows[0], shared[sel], texts),
     )
 

@@ -343,7 +343,7 @@ async def load_demo(settings: Settings) -> str | None:
                     feed_token_sealed=seal(feed.encode(), secret, token, purpose="feed-token"),
                 )
                 feed_token = feed_token or feed
-            count = await _score_everything(conn)
+            count = await score_everything(conn)
     finally:
         await pool.close()
     feed_url = f"{settings.feed_base_url}/feeds/{feed_token}.ics"
@@ -363,15 +363,12 @@ async def load_demo(settings: Settings) -> str | None:
     )
 
 
-async def _score_everything(conn: asyncpg.Connection) -> int:
-    """A full re-score inline, with the active weights, COPYed into the empty matches."""
+async def score_everything(conn: asyncpg.Connection) -> int:
+    """A full re-score inline, COPYed into the empty matches."""
     now = datetime.now(UTC)
-    version = await scoring_inputs.active_version(conn)
-    weights = await scoring_inputs.load_weights(conn, version)
-    assert weights is not None
     events = await scoring_inputs.load_live_events(conn, now)
     profiles = await scoring_inputs.load_profile_range(conn, 0, 2**62)
-    found = bulk_scoring.score_all(events, profiles, weights, now=now)
+    found = bulk_scoring.score_all(events, profiles, now=now)
     code_ids = await explanations.code_ids(conn, found.texts)
-    await matches.copy_binary(conn, "matches", match_copy.encode(found, code_ids, version))
+    await matches.copy_binary(conn, "matches", match_copy.encode(found, code_ids))
     return len(found)

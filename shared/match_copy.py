@@ -1,8 +1,9 @@
 """Match rows in PostgreSQL's binary COPY format, built from column arrays with numpy:
 millions of rows in a fraction of a second, where a Python tuple per row costs seconds.
 
-Every field has a fixed width except `distance_km`, which is NULL for online matches, so
-rows with and without a distance are two fixed layouts (COPY keeps no row order).
+Every field has a fixed width except `distance_km`, which is NULL for pairs that cannot
+meet in person, so rows with and without a distance are two fixed layouts (COPY keeps no
+row order).
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.bulk_scoring import Matches
+from shared.db.matches import COLUMNS
 
-COLUMNS = (
-    "profile_id", "event_id", "score", "distance_score", "interest_score", "comfort_score",
-    "distance_km", "explanation_id", "weight_version",
-)  # fmt: skip
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 
@@ -25,14 +23,13 @@ TRAILER = b"\xff\xff"
 _FIELDS = (
     ("profile_id", ">i8", 8),
     ("event_id", ">i8", 8),
-    ("score", ">f4", 4),
-    ("distance_score", ">f4", 4),
-    ("interest_score", ">f4", 4),
-    ("comfort_score", ">f4", 4),
     ("distance_km", ">f4", 4),
+    ("online", "u1", 1),
+    ("interest_score", ">f4", 4),
+    ("comfort_gap", ">i2", 2),
     ("explanation_id", ">i4", 4),
-    ("weight_version", ">i4", 4),
 )
+assert tuple(name for name, _, _ in _FIELDS) == COLUMNS
 
 
 def _layout(*, with_km: bool) -> np.dtype[np.void]:
@@ -72,30 +69,26 @@ def copy_order(matches: Matches) -> tuple[npt.NDArray[np.intp], int]:
     return np.concatenate([with_km, _key_order(matches, np.flatnonzero(online))]), len(with_km)
 
 
-def _template(layout: np.dtype[np.void], version: int) -> npt.NDArray[np.void]:
-    """A row's constant fields: the field count, each field's length, the version."""
+def _template(layout: np.dtype[np.void]) -> npt.NDArray[np.void]:
+    """A row's constant fields: the field count and each field's length."""
     row = np.zeros((), layout)
     row["count"] = len(_FIELDS)
     names = layout.names or ()
     for name, _, width in _FIELDS:
         row[f"{name}_len"] = width if name in names else -1  # -1: NULL, no bytes
-    row["weight_version"] = version
     return row
 
 
-def encode(
-    matches: Matches, explanation_ids: npt.NDArray[np.int32], weight_version: int
-) -> memoryview:
+def encode(matches: Matches, explanation_ids: npt.NDArray[np.int32]) -> memoryview:
     """The whole COPY payload (rows in `copy_order`), written in place into one buffer:
     `explanation_ids[code]` is the stored id of `texts[code]`."""
     columns: dict[str, npt.NDArray[Any]] = {
         "profile_id": matches.profile_id,
         "event_id": matches.event_id,
-        "score": matches.score,
-        "distance_score": matches.distance,
-        "interest_score": matches.interest,
-        "comfort_score": matches.comfort,
         "distance_km": matches.distance_km,
+        "online": matches.online,
+        "interest_score": matches.interest,
+        "comfort_gap": matches.comfort_gap,
         "explanation_id": explanation_ids[matches.explanation_code],
     }
     order, with_km = copy_order(matches)
@@ -107,7 +100,7 @@ def encode(
     offset = len(HEADER)
     for layout, rows in groups:
         out = np.ndarray((len(rows),), layout, buffer=buffer, offset=offset)
-        out[...] = _template(layout, weight_version)
+        out[...] = _template(layout)
         for name in columns:
             if name in (layout.names or ()):
                 out[name] = columns[name][rows]

@@ -1,6 +1,7 @@
-"""Pure matching, exactly per the SPEC's "Matching": intensity, eligibility, component
-scores, the weighted score, its explanation and the feed's weekly cap. No I/O; plain
-Structs in, numbers out.
+"""Pure matching, exactly per the SPEC's "Matching": intensity, eligibility, the parts of
+an eligible pair (what the weights are applied to where matches are read, in
+shared/db/weighing.py), its explanation and the feed's weekly cap. No I/O; plain Structs
+in, numbers out.
 """
 
 from __future__ import annotations
@@ -113,12 +114,14 @@ class ScoringProfile(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PairScore(msgspec.Struct, frozen=True, kw_only=True):
+    """An eligible pair's parts: what the weights are applied to where matches are read
+    (shared/db/weighing.py). Eligibility never depends on the weights."""
+
     event_id: int
-    score: float
-    distance: float
-    interest: float
-    comfort: float
-    distance_km: float | None  # None when matched online
+    distance_km: float | None  # home to venue when they can meet in person, else None
+    online: bool  # they can meet online
+    interest: float  # noisy-OR of the shared interests (0.5 without interests)
+    comfort_gap: int  # comfort level minus the event's intensity; -1 for a stretch
     explanation: str  # without the distance: the feed's text
 
 
@@ -161,10 +164,6 @@ def intensity(
     return max(1, min(5, level))
 
 
-def distance_score(km: float, weights: Weights) -> float:
-    return math.exp(-km / weights.distance_decay_km)
-
-
 def interest_score(event_tags: tuple[str, ...], interests: dict[str, float]) -> float:
     """Noisy-OR of the weights of the shared tags (in the event's tag order); 0.5 without
     interests. The order is fixed so the bulk scorer multiplies in the same order."""
@@ -176,21 +175,8 @@ def interest_score(event_tags: tuple[str, ...], interests: dict[str, float]) -> 
     return 1.0 - miss
 
 
-def comfort_score(event_intensity: int, comfort_level: int, weights: Weights) -> float:
-    if event_intensity <= comfort_level:
-        return 1.0 - 0.1 * (comfort_level - event_intensity)
-    return 1.0 - weights.stretch_penalty
-
-
 def comfort_allows(event_intensity: int, comfort_level: int, open_to_stretch: bool) -> bool:
     return event_intensity <= comfort_level + (1 if open_to_stretch else 0)
-
-
-def weighted_score(distance: float, interest: float, comfort: float, weights: Weights) -> float:
-    total = weights.distance + weights.interest + weights.comfort
-    return (
-        weights.distance * distance + weights.interest * interest + weights.comfort * comfort
-    ) / total
 
 
 def cost_allows(event: ScoringEvent, profile: ScoringProfile) -> bool:
@@ -356,40 +342,20 @@ def _match_mode(
 
 
 def score_pair(
-    profile: ScoringProfile,
-    event: ScoringEvent,
-    weights: Weights,
-    distance_km: float | None,
-    *,
-    now: datetime,
+    profile: ScoringProfile, event: ScoringEvent, distance_km: float | None, *, now: datetime
 ) -> PairScore | None:
-    """Score an eligible pair; None when not eligible or below `min_score`.
-
-    Hybrid: the larger distance component wins; a tie counts as in person.
-    """
+    """The parts of an eligible pair; None when not eligible. `distance_km` is home to
+    venue (None when there is no venue)."""
     mode = _match_mode(profile, event, distance_km, now)
     if mode is None:
-        return None
-    km: float | None = distance_km
-    dist = 0.0
-    if mode in ("in_person", "both"):
-        assert distance_km is not None
-        dist = distance_score(distance_km, weights)
-    if mode == "online" or (mode == "both" and weights.online_score > dist):
-        dist, km = weights.online_score, None
-    interest = interest_score(event.tags, profile.interests)
-    comfort = comfort_score(event.intensity, profile.comfort_level, weights)
-    score = weighted_score(dist, interest, comfort, weights)
-    if score < weights.min_score:
         return None
     shared = tuple(t for t in dict.fromkeys(event.tags) if t in profile.interests)
     return PairScore(
         event_id=event.id,
-        score=score,
-        distance=dist,
-        interest=interest,
-        comfort=comfort,
-        distance_km=km,
+        distance_km=distance_km if mode in ("in_person", "both") else None,
+        online=mode in ("online", "both"),
+        interest=interest_score(event.tags, profile.interests),
+        comfort_gap=profile.comfort_level - event.intensity,
         explanation=explanation(event, shared),
     )
 

@@ -189,9 +189,9 @@ async def test_delete_me_erases_everything_in_postgres_and_redis(
         weight_version = await conn.fetchval("SELECT version FROM active_weights")
         await conn.execute(
             "WITH x AS (INSERT INTO match_explanations (text) VALUES ('board games') RETURNING id)"
-            " INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
-            " comfort_score, distance_km, explanation_id, weight_version)"
-            " SELECT $1, $2, 0.9, 0.9, 0.9, 0.9, 1.2, x.id, $3 FROM x",
+            " INSERT INTO matches (profile_id, event_id, distance_km, online, interest_score,"
+            " comfort_gap, explanation_id)"
+            " SELECT $1, $2, 1.2, false, 0.9, 0, x.id FROM x WHERE $3::int > 0",
             pid,
             event["id"],
             weight_version,

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 
-from shared import jobs
+from shared.demo import score_everything
 from shared.settings import Settings
 
 DEFAULTS = {
@@ -29,9 +29,15 @@ TAGS = ("board-games", "walking", "books", "crafts", "volunteering", "music")
 
 
 async def seed_city(
-    pool: asyncpg.Pool, *, events: int = 24, profiles: int = 40, seed: int = 7
+    pool: asyncpg.Pool,
+    *,
+    events: int = 24,
+    profiles: int = 40,
+    seed: int = 7,
+    store_pairs: bool = True,
 ) -> None:
-    """A small, varied city straight into the tables: one organiser, events, profiles."""
+    """A small, varied city straight into the tables: one organiser, events, profiles,
+    and (`store_pairs`) every eligible pair, as the worker would store them."""
     rng = random.Random(seed)
     start = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=3)
     async with pool.acquire() as conn, conn.transaction():
@@ -92,6 +98,9 @@ async def seed_city(
                 rng.randint(2, 5),
                 rng.random() < 0.5,
             )
+        if store_pairs:
+            await conn.execute("DELETE FROM matches")
+            await score_everything(conn)
 
 
 async def table_counts(pool: asyncpg.Pool) -> dict[str, Any]:
@@ -140,13 +149,14 @@ async def test_version_one_holds_the_defaults(
     assert body["author"] is None and body["created_at"]
 
 
-async def test_put_creates_active_version_with_outbox_row_and_job(
+async def test_put_creates_an_active_version_live_at_once_with_no_job(
     api: AsyncTestClient[Any],
     admin_headers: dict[str, str],
     pool: asyncpg.Pool,
     settings: Settings,
     redis_url: str,
 ) -> None:
+    generation = await pool.fetchval("SELECT generation FROM match_generation")
     body = await put_weights(api, admin_headers, "closer events", "Ada", distance=2.0)
     assert body["version"] == 2 and body["active"] is True
     assert body["distance"] == 2.0 and body["note"] == "closer events" and body["author"] == "Ada"
@@ -154,18 +164,13 @@ async def test_put_creates_active_version_with_outbox_row_and_job(
     active = (await api.get("/v1/admin/weights", headers=admin_headers)).json()
     assert active == body
     async with pool.acquire() as conn:
-        outbox = await conn.fetch("SELECT id, kind, subject_id, enqueued_at FROM outbox")
-        runs = await conn.fetch("SELECT weight_version, reason, finished_at FROM rescore_runs")
-    assert [(r["kind"], r["subject_id"]) for r in outbox] == [("rescore", 2)]
-    assert outbox[0]["enqueued_at"] is not None
-    assert [(r["weight_version"], r["reason"], r["finished_at"]) for r in runs] == [
-        (2, "weights", None)
-    ]
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+        assert await conn.fetchval("SELECT count(*) FROM rescore_runs") == 0
+        # Every feed's cache key moves on: each renders again at its next poll.
+        assert await conn.fetchval("SELECT generation FROM match_generation") == generation + 1
     client = aioredis.from_url(redis_url)
     try:
-        job_key = f"arq:job:{jobs.job_id(settings.redis_prefix, 'rescore', outbox[0]['id'])}"
-        assert await client.exists(job_key) == 1
-        assert await client.zcard(settings.queue_name) == 1
+        assert await client.zcard(settings.queue_name) == 0
     finally:
         await client.aclose()
 
@@ -202,10 +207,7 @@ async def test_activate_reactivates_without_new_version(
     after = await table_counts(pool)
     assert after["versions"] == before["versions"] == 2
     assert after["active"] == 1
-    assert after["outbox"] == before["outbox"] + 1 and after["runs"] == before["runs"] + 1
-    async with pool.acquire() as conn:
-        last = await conn.fetchrow("SELECT kind, subject_id FROM outbox ORDER BY id DESC LIMIT 1")
-    assert last is not None and (last["kind"], last["subject_id"]) == ("rescore", 1)
+    assert after["outbox"] == before["outbox"] and after["runs"] == before["runs"]
     history = (await api.get("/v1/admin/weights/history", headers=admin_headers)).json()
     assert [(v["version"], v["active"]) for v in history["items"]] == [(2, False), (1, True)]
 
@@ -460,7 +462,7 @@ async def test_preview_rejects_a_note(
 async def test_stats(
     api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
 ) -> None:
-    await seed_city(pool, events=10, profiles=12)
+    await seed_city(pool, events=10, profiles=12, store_pairs=False)
     async with pool.acquire() as conn:
         profile_ids = [r["id"] for r in await conn.fetch("SELECT id FROM profiles ORDER BY id")]
         event_ids = [r["id"] for r in await conn.fetch("SELECT id FROM events ORDER BY id")]
@@ -474,15 +476,19 @@ async def test_stats(
                        INSERT INTO match_explanations (text) VALUES ('x')
                        ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text RETURNING id
                    )
-                   INSERT INTO matches (profile_id, event_id, score, distance_score,
-                   interest_score, comfort_score, explanation_id, weight_version)
-                   SELECT $1, $2, 0.5, 0.5, 0.5, 0.5, x.id, 1 FROM x""",
+                   INSERT INTO matches (profile_id, event_id, distance_km, online,
+                   interest_score, comfort_gap, explanation_id)
+                   SELECT $1, $2, 1, false, 0.5, 0, x.id FROM x""",
                 pid,
                 eid,
             )
     empty = (await api.get("/v1/admin/stats", headers=admin_headers)).json()
     assert empty["last_full_rescore"] is None
     await put_weights(api, admin_headers, "for stats", comfort=2.0)
+    assert (await api.get("/v1/admin/stats", headers=admin_headers)).json()["outbox_depth"] == 0
+    # The nightly consistency job, queued as its cron queues it.
+    await pool.execute("INSERT INTO rescore_runs (weight_version, reason) VALUES (2, 'nightly')")
+    await pool.execute("INSERT INTO outbox (kind, subject_id) VALUES ('rescore', 2)")
 
     response = await api.get("/v1/admin/stats", headers=admin_headers)
     assert response.status_code == 200
@@ -490,13 +496,13 @@ async def test_stats(
     assert (stats["profiles"], stats["events"], stats["live_events"]) == (12, 10, 9)
     assert stats["matches"] == 4
     assert stats["outbox_depth"] == 1
-    assert stats["queue_depth"] == 1
+    assert stats["queue_depth"] == 0  # not sent yet: the outbox sweep sends it
     assert sorted(stats["events_by_intensity"]) == ["1", "2", "3", "4", "5"]
     assert sum(stats["events_by_intensity"].values()) == 9
     per_user = {b["label"]: b["users"] for b in stats["matches_per_user"]}
     assert per_user == {"0": 10, "1-2": 1, "3-5": 1, "6-10": 0, "11-20": 0, "21-50": 0, "51+": 0}
     run = stats["last_full_rescore"]
-    assert run["version"] == 2 and run["reason"] == "weights"
+    assert run["version"] == 2 and run["reason"] == "nightly"
     assert run["finished_at"] is None and run["duration_s"] is None
 
 
@@ -510,14 +516,13 @@ async def test_stats_queue_depth_is_null_when_redis_is_down(
     async with AsyncTestClient(app=create_app(down), base_url="http://api.test") as client:
         stats = (await client.get("/v1/admin/stats", headers=admin_headers)).json()
         assert stats["queue_depth"] is None
-        # A save still succeeds: the outbox row waits for the sweep.
+        # A save still succeeds, live at once: it needs no queue at all.
         saved = await client.put(
             "/v1/admin/weights", json={**DEFAULTS, "note": "offline"}, headers=admin_headers
         )
         assert saved.status_code == 201
-        assert (await client.get("/v1/admin/stats", headers=admin_headers)).json()[
-            "outbox_depth"
-        ] == 1
+        active = (await client.get("/v1/admin/weights", headers=admin_headers)).json()
+        assert active["version"] == saved.json()["version"]
 
 
 ADMIN_CALLS = [
@@ -561,32 +566,28 @@ async def test_only_the_admin_key_reaches_weights_and_stats(
     assert await table_counts(pool) == before
 
 
-async def test_preview_before_equals_what_the_worker_stores(
-    api: AsyncTestClient[Any],
-    admin_headers: dict[str, str],
-    pool: asyncpg.Pool,
-    drain_queue: Any,
+async def test_preview_weighs_the_stored_pairs_and_its_after_is_live_once_saved(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: asyncpg.Pool
 ) -> None:
-    """The preview scores with the same engine as the re-score: with every profile in the
-    sample, its "before" is exactly the stored matches, and the run shows as finished."""
+    """The preview weighs the very pairs readers weigh: with every profile in the sample,
+    its "before" is the matches the stats count now, and once the candidate is saved its
+    "after" is what they count, at once, with no match row written."""
     await seed_city(pool, events=20, profiles=30)
-    saved = await put_weights(api, admin_headers, "closer", distance=2.0, min_score=0.4)
-    assert await drain_queue() >= 1
-    async with pool.acquire() as conn:
-        stored = await conn.fetchval("SELECT count(*) FROM matches WHERE weight_version = $1", 2)
-        total = await conn.fetchval("SELECT count(*) FROM matches")
-    assert stored == total > 0
+    candidate = {**DEFAULTS, "distance": 2.0, "min_score": 0.5}
     preview = await api.post(
         "/v1/admin/weights/preview",
-        json={"weights": {k: saved[k] for k in DEFAULTS}, "sample_size": 500},
+        json={"weights": candidate, "sample_size": 500},
         headers=admin_headers,
     )
     result = preview.json()
     assert result["sample_size"] == 30
-    assert result["matches_before"] == result["matches_after"] == stored
     stats = (await api.get("/v1/admin/stats", headers=admin_headers)).json()
-    run = stats["last_full_rescore"]
-    assert run["version"] == 2 and run["finished_at"] is not None
-    assert run["duration_s"] >= 0 and run["chunks_done"] == run["chunks_total"]
-    assert stats["matches"] == stored and stats["outbox_depth"] == 0
-    assert sum(b["users"] for b in stats["matches_per_user"]) == 30
+    assert stats["matches"] == result["matches_before"] > result["matches_after"] > 0
+    rows = await pool.fetchval("SELECT count(*) FROM matches")
+    written = await pool.fetchval("SELECT max(scored_at) FROM matches")
+    await put_weights(api, admin_headers, "closer, fewer", **candidate)
+    stats = (await api.get("/v1/admin/stats", headers=admin_headers)).json()
+    assert stats["matches"] == result["matches_after"]
+    assert stats["last_full_rescore"] is None and stats["outbox_depth"] == 0
+    assert await pool.fetchval("SELECT count(*) FROM matches") == rows
+    assert await pool.fetchval("SELECT max(scored_at) FROM matches") == written

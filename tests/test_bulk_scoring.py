@@ -12,17 +12,17 @@ from benchmarks.city import build_city
 from shared.bulk_scoring import EVENTS_PER_BATCH, Matches, prepare, score_all, score_chunk
 from shared.bulk_tables import _words
 from shared.geodesy import distance_km
-from shared.scoring import ScoringEvent, ScoringProfile, Weights, score_pair
+from shared.scoring import PairScore, ScoringEvent, ScoringProfile, score_pair
 
 
 def per_pair(
-    events: list[ScoringEvent], profiles: list[ScoringProfile], weights: Weights, now
-) -> dict[tuple[int, int], tuple]:
+    events: list[ScoringEvent], profiles: list[ScoringProfile], now
+) -> dict[tuple[int, int], PairScore]:
     out = {}
     for p in profiles:
         for e in events:
             km = None if e.lat is None else distance_km(p.home_lat, p.home_lon, e.lat, e.lon)
-            r = score_pair(p, e, weights, km, now=now)
+            r = score_pair(p, e, km, now=now)
             if r is not None:
                 out[p.id, e.id] = r
     return out
@@ -32,11 +32,10 @@ def as_dict(m: Matches) -> dict[tuple[int, int], tuple]:
     texts = m.explanations()
     return {
         (int(m.profile_id[i]), int(m.event_id[i])): (
-            m.score[i],
-            m.distance[i],
-            m.interest[i],
-            m.comfort[i],
             None if np.isnan(m.distance_km[i]) else m.distance_km[i],
+            bool(m.online[i]),
+            m.interest[i],
+            int(m.comfort_gap[i]),
             texts[i],
         )
         for i in range(len(m))
@@ -46,10 +45,9 @@ def as_dict(m: Matches) -> dict[tuple[int, int], tuple]:
 def assert_same(bulk: dict, pairs: dict) -> None:
     assert bulk.keys() == pairs.keys()
     for key, r in pairs.items():
-        score, dist, interest, comfort, km, text = bulk[key]
-        assert (score, dist, interest, comfort) == pytest.approx(
-            (r.score, r.distance, r.interest, r.comfort), abs=1e-9
-        ), key
+        km, online, interest, gap, text = bulk[key]
+        assert (online, gap) == (r.online, r.comfort_gap), key
+        assert interest == pytest.approx(r.interest, abs=1e-9), key
         assert (km is None) == (r.distance_km is None), key
         if km is not None:
             assert km == pytest.approx(r.distance_km, abs=1e-6)
@@ -64,9 +62,8 @@ def test_bulk_equals_per_pair_on_a_random_city(seed: int) -> None:
         msgspec.structs.replace(p, radius_km=p.radius_km * 4) if p.id % 3 == 0 else p
         for p in city.profiles
     ]
-    weights = Weights(min_score=0.45, online_score=0.5, distance_decay_km=3)
-    bulk = score_all(city.events, profiles, weights, now=city.now)
-    expected = per_pair(city.events, profiles, weights, city.now)
+    bulk = score_all(city.events, profiles, now=city.now)
+    expected = per_pair(city.events, profiles, city.now)
     assert len(expected) > 100
     assert_same(as_dict(bulk), expected)
 
@@ -79,22 +76,22 @@ def test_bulk_honours_hidden_events_and_time() -> None:
         msgspec.structs.replace(p, hidden_event_ids=frozenset({target.id}), radius_km=40)
         for p in city.profiles
     ]
-    bulk = as_dict(score_all(city.events, profiles, Weights(), now=later))
+    bulk = as_dict(score_all(city.events, profiles, now=later))
     assert not any(event_id == target.id for _, event_id in bulk)
-    assert_same(bulk, per_pair(city.events, profiles, Weights(), later))
+    assert_same(bulk, per_pair(city.events, profiles, later))
 
 
 def test_chunks_add_up_to_the_whole() -> None:
     city = build_city(500, 90, seed=4)
     prepared = prepare(city.events, city.profiles, now=city.now)
-    whole = as_dict(score_chunk(prepared, Weights()))
+    whole = as_dict(score_chunk(prepared))
     parts: dict = {}
     for start in range(0, len(prepared.events.ids), 25):
-        parts |= as_dict(score_chunk(prepared, Weights(), start, start + 25))
+        parts |= as_dict(score_chunk(prepared, start, start + 25))
     assert parts.keys() == whole.keys()
     half = len(city.profiles) // 2
-    by_profiles = as_dict(score_all(city.events, city.profiles[:half], Weights(), now=city.now))
-    by_profiles |= as_dict(score_all(city.events, city.profiles[half:], Weights(), now=city.now))
+    by_profiles = as_dict(score_all(city.events, city.profiles[:half], now=city.now))
+    by_profiles |= as_dict(score_all(city.events, city.profiles[half:], now=city.now))
     assert by_profiles.keys() == whole.keys()
 
 
@@ -114,11 +111,10 @@ def test_many_events_and_an_event_with_many_tags() -> None:
     tags = sorted({t for p in city.profiles for t in p.interests})[:20]
     events = [msgspec.structs.replace(city.events[0], tags=tags), *city.events[1:]]
     profiles = [msgspec.structs.replace(p, radius_km=p.radius_km * 3) for p in city.profiles]
-    weights = Weights(min_score=0.4)
-    bulk = as_dict(score_all(events, profiles, weights, now=city.now))
+    bulk = as_dict(score_all(events, profiles, now=city.now))
     assert len(events) > EVENTS_PER_BATCH
     assert any(event_id == events[0].id for _, event_id in bulk)
-    assert_same(bulk, per_pair(events, profiles, weights, city.now))
+    assert_same(bulk, per_pair(events, profiles, city.now))
 
 
 def test_series_availability_over_the_window_in_several_zones() -> None:
@@ -143,7 +139,7 @@ def test_series_availability_over_the_window_in_several_zones() -> None:
     assert sum(bool(p.availability) for p in profiles) > 50
     # Near a change of the clocks, so a series' minutes of the week differ within 12 weeks.
     for now in (city.now, city.now + timedelta(days=40)):
-        bulk = as_dict(score_all(events, profiles, Weights(min_score=0.3), now=now))
-        expected = per_pair(events, profiles, Weights(min_score=0.3), now)
+        bulk = as_dict(score_all(events, profiles, now=now))
+        expected = per_pair(events, profiles, now)
         assert len(expected) > 200
         assert_same(bulk, expected)

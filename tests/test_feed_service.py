@@ -23,7 +23,6 @@ from services.feed.render import RENDER_VERSION, load_feed, render_key, window_m
 from shared.crypto import token_hash
 from shared.db.feeds import feed_state
 from shared.db.matches import upsert_pairs
-from shared.scoring import PairScore
 from shared.settings import Settings
 from tests.factories import bearer, create_organiser, post_event
 from tests.feed_parsers import (
@@ -32,6 +31,7 @@ from tests.feed_parsers import (
     parse_with_python,
     require_icaljs,
 )
+from tests.weighing import parts_scoring
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DISPLAY_NAME = "Wren Quietwater"
@@ -95,17 +95,9 @@ async def match(
     explanation: str = EXPLANATION,
 ) -> None:
     """Insert or update one match the way the worker writes them (bumping the version)."""
-    pair = PairScore(
-        event_id=event["id"],
-        score=score,
-        distance=0.8,
-        interest=0.5,
-        comfort=0.9,
-        distance_km=1.8,
-        explanation=explanation,
-    )
+    pair = parts_scoring(event["id"], score, explanation)
     async with pool.acquire() as conn:
-        await upsert_pairs(conn, [(profile["id"], pair)], version=1)
+        await upsert_pairs(conn, [(profile["id"], pair)])
 
 
 # Test-only: one pair gone, with the bump every writer of `matches` makes.

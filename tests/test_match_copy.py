@@ -14,7 +14,6 @@ from shared.bulk_scoring import Matches, score_all
 from shared.db import explanations
 from shared.db.matches import copy_binary
 from shared.match_copy import copy_order, encode
-from shared.scoring import Weights
 
 TABLE = """
 CREATE TEMP TABLE copied (LIKE matches INCLUDING DEFAULTS)
@@ -23,13 +22,14 @@ CREATE TEMP TABLE copied (LIKE matches INCLUDING DEFAULTS)
 
 async def test_payload_round_trips_through_postgresql(pool: asyncpg.Pool, db_clean: None) -> None:
     city = build_city(300, 60, seed=11)
-    found = score_all(city.events, city.profiles, Weights(), now=city.now)
-    online = np.isnan(found.distance_km)
-    assert 0 < online.sum() < len(found), "the sample needs rows with and without a distance"
+    found = score_all(city.events, city.profiles, now=city.now)
+    no_km = np.isnan(found.distance_km)
+    assert 0 < no_km.sum() < len(found), "the sample needs rows with and without a distance"
+    assert 0 < found.online.sum() < len(found)
     async with pool.acquire() as conn:
         await conn.execute(TABLE)
         ids = await explanations.code_ids(conn, found.texts)
-        await copy_binary(conn, "copied", encode(found, ids, 7))
+        await copy_binary(conn, "copied", encode(found, ids))
         rows = await conn.fetch(
             "SELECT c.*, x.text FROM copied c JOIN match_explanations x ON x.id = c.explanation_id"
             " ORDER BY c.ctid"
@@ -42,16 +42,15 @@ async def test_payload_round_trips_through_postgresql(pool: asyncpg.Pool, db_cle
     texts = found.explanations()
     for i in range(len(found)):
         row = got[int(found.profile_id[i]), int(found.event_id[i])]
-        assert row["score"] == pytest.approx(found.score[i], abs=1e-6)
-        assert row["distance_score"] == pytest.approx(found.distance[i], abs=1e-6)
+        assert row["online"] is bool(found.online[i])
+        assert row["comfort_gap"] == found.comfort_gap[i]
         assert row["interest_score"] == pytest.approx(found.interest[i], abs=1e-6)
-        assert row["comfort_score"] == pytest.approx(found.comfort[i], abs=1e-6)
+        assert row["kept"] is False
         if math.isnan(found.distance_km[i]):
             assert row["distance_km"] is None
         else:
             assert row["distance_km"] == pytest.approx(found.distance_km[i], abs=1e-4)
         assert row["text"] == texts[i]
-        assert row["weight_version"] == 7
         assert row["scored_at"] is not None
 
 
@@ -83,7 +82,7 @@ def test_copy_order_is_the_key_order_whatever_the_input_order() -> None:
     or profile ids spread too far for 16 bits, a packed key or (ids past 31 bits) a
     lexsort: the same order, the same payload."""
     city = build_city(200, 40, seed=3)
-    found = score_all(city.events, city.profiles, Weights(), now=city.now)
+    found = score_all(city.events, city.profiles, now=city.now)
     order, with_km = copy_order(found)
     assert 0 < with_km < len(found)
     keys = list(
@@ -98,16 +97,16 @@ def test_copy_order_is_the_key_order_whatever_the_input_order() -> None:
 
     def rows(m: Matches, pick: np.ndarray, shift: int = 0) -> Matches:  # type: ignore[type-arg]
         return Matches(
-            m.profile_id[pick] * (1 + shift), m.event_id[pick], m.score[pick],
-            m.distance[pick], m.interest[pick], m.comfort[pick], m.distance_km[pick],
-            m.explanation_code[pick], m.texts,
+            m.profile_id[pick] * (1 + shift), m.event_id[pick], m.distance_km[pick],
+            m.online[pick], m.interest[pick], m.comfort_gap[pick], m.explanation_code[pick],
+            m.texts,
         )  # fmt: skip
 
     ids = np.arange(1, len(found.texts) + 1, dtype=np.int32)
     shuffled = rows(found, np.random.default_rng(1).permutation(len(found)))
-    assert bytes(encode(shuffled, ids, 3)) == bytes(encode(found, ids, 3))
+    assert bytes(encode(shuffled, ids)) == bytes(encode(found, ids))
     spread = rows(found, np.arange(len(found)), shift=2**17)  # ids 131 073 apart
-    assert bytes(encode(spread, ids, 3)) != bytes(encode(found, ids, 3))
+    assert bytes(encode(spread, ids)) != bytes(encode(found, ids))
     assert copy_order(spread)[0].tolist() == order.tolist()
     huge = rows(found, np.arange(len(found)), shift=2**32)  # beyond the packed key
     assert copy_order(huge)[0].tolist() == order.tolist()

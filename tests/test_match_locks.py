@@ -16,6 +16,7 @@ from shared.db.events import delete_event, get_event
 from shared.db.matches import upsert_pairs, write_event_matches
 from shared.scoring import PairScore
 from tests.factories import create_organiser, post_event
+from tests.weighing import parts_scoring
 
 WAITING_FOR_LOCK = """
 SELECT count(*) FROM pg_stat_activity
@@ -24,15 +25,7 @@ WHERE wait_event_type = 'Lock' AND datname = current_database() AND ($1::int IS 
 
 
 def pair(event_id: int, score: float = 0.8) -> PairScore:
-    return PairScore(
-        event_id=event_id,
-        score=score,
-        distance=0.8,
-        interest=0.8,
-        comfort=1.0,
-        distance_km=1.0,
-        explanation="board games · small, structured group · free",
-    )
+    return parts_scoring(event_id, score, "board games · small, structured group · free")
 
 
 async def new_profile(conn: asyncpg.Connection, n: int) -> int:
@@ -101,16 +94,18 @@ async def test_an_event_job_upserting_one_profile_and_dropping_another_never_dea
     event = (await post_event(api, key))["id"]
     async with pool.acquire() as conn:
         low, high = await new_profile(conn, 1), await new_profile(conn, 2)
-        await upsert_pairs(conn, [(low, pair(event)), (high, pair(event))], version=1)
+        await upsert_pairs(conn, [(low, pair(event)), (high, pair(event))])
 
     # The job: `high` stays (its score changes), `low` is no longer eligible.
     async def write(conn: asyncpg.Connection) -> None:
-        await write_event_matches(conn, event, [(high, pair(event, 0.6))], version=1)
+        await write_event_matches(conn, event, [(high, pair(event, 0.6))])
 
     other_error, job_error = await staged(pool, low, high, write)
     assert other_error is None and job_error is None, (other_error, job_error)
-    rows = await pool.fetch("SELECT profile_id, score FROM matches WHERE event_id = $1", event)
-    assert [(r["profile_id"], round(r["score"], 3)) for r in rows] == [(high, 0.6)]
+    rows = await pool.fetch(
+        "SELECT profile_id, interest_score FROM matches WHERE event_id = $1", event
+    )
+    assert [(r["profile_id"], round(r["interest_score"], 3)) for r in rows] == [(high, 0.2)]
     versions = await pool.fetch(
         "SELECT id, matches_version FROM profiles WHERE id = ANY($1) ORDER BY id", [low, high]
     )
@@ -125,7 +120,7 @@ async def test_deleting_an_event_while_its_job_writes_never_deadlocks(
     event = (await post_event(api, key))["id"]
     async with pool.acquire() as conn:
         low, high = await new_profile(conn, 5), await new_profile(conn, 6)
-        await upsert_pairs(conn, [(low, pair(event)), (high, pair(event))], version=1)
+        await upsert_pairs(conn, [(low, pair(event)), (high, pair(event))])
 
     async def delete() -> bool:  # what DELETE /v1/events/{id} runs in its transaction
         async with pool.acquire() as conn, conn.transaction():
@@ -139,7 +134,7 @@ async def test_deleting_an_event_while_its_job_writes_never_deadlocks(
         await job.execute("SELECT id FROM events WHERE id = $1 FOR KEY SHARE", event)
         deleting = asyncio.create_task(delete())
         await wait_until_blocked(pool, None)  # the delete waits for the job's row lock
-        await write_event_matches(job, event, [(high, pair(event, 0.7))], version=1)
+        await write_event_matches(job, event, [(high, pair(event, 0.7))])
         await tx.commit()
     assert await asyncio.wait_for(deleting, 10) is True
     assert await pool.fetchval("SELECT count(*) FROM matches WHERE event_id = $1", event) == 0

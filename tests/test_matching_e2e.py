@@ -52,6 +52,11 @@ async def my_matches(api: Client, profile: dict[str, Any], **params: Any) -> dic
     return page
 
 
+async def matches_of(api: Client, profile: dict[str, Any]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await my_matches(api, profile))["items"]
+    return [{"event_id": m["event"]["id"], "score": m["score"]} for m in items]
+
+
 async def matched_ids(api: Client, profile: dict[str, Any]) -> list[int]:
     return [m["event"]["id"] for m in (await my_matches(api, profile))["items"]]
 
@@ -200,7 +205,7 @@ async def test_only_a_profile_token_reads_matches(
     assert (await api.get("/v1/me/matches", headers=admin_headers)).status_code == 403
 
 
-async def test_weight_change_rescores_everything_and_rollback_restores_it(
+async def test_a_weight_change_is_live_at_once_writes_no_row_and_rollback_restores_it(
     api: Client, key: str, drain_queue: Drain, pool: asyncpg.Pool, admin_headers: dict[str, str]
 ) -> None:
     users = [
@@ -223,23 +228,26 @@ async def test_weight_change_rescores_everything_and_rollback_restores_it(
     assert {m["weight_version"] for m in original.values()} == {1}
     assert_same_matches(original, await expected_matches(pool))
 
+    rows = await pool.fetch("SELECT * FROM matches ORDER BY profile_id, event_id")
+    before = [(m["event_id"], m["score"]) for m in await matches_of(api, users[0])]
     saved = await api.put(
         "/v1/admin/weights", json=WEIGHTS | {"note": "distance first"}, headers=admin_headers
     )
     assert saved.status_code == 201, saved.text
-    await drain_queue()
-    rescored = await stored_matches(pool)
-    assert {m["weight_version"] for m in rescored.values()} == {2}
-    assert_same_matches(rescored, await expected_matches(pool))
-    assert rescored != original
-    run = await pool.fetchrow("SELECT * FROM rescore_runs WHERE weight_version = 2")
-    assert run["finished_at"] is not None and run["chunks_done"] == run["chunks_total"] >= 1
+    # No job, no row written: the next read weighs the stored parts with version 2.
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE done_at IS NULL") == 0
+    assert await pool.fetch("SELECT * FROM matches ORDER BY profile_id, event_id") == rows
+    reweighed = await stored_matches(pool)
+    assert {m["weight_version"] for m in reweighed.values()} == {2}
+    assert_same_matches(reweighed, await expected_matches(pool))
+    assert reweighed != original
+    after = [(m["event_id"], m["score"]) for m in await matches_of(api, users[0])]
+    assert after != before
 
     rolled = await api.post("/v1/admin/weights/1/activate", headers=admin_headers)
     assert rolled.status_code == 200
-    await drain_queue()
     assert_same_matches(await stored_matches(pool), original)
+    assert [(m["event_id"], m["score"]) for m in await matches_of(api, users[0])] == before
     assert len(await matched_ids(api, users[0])) >= 1
 
 

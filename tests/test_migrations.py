@@ -114,6 +114,12 @@ INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score
     comfort_score, explanation_id, weight_version)
 VALUES ($1, $2, 0.8, 0.8, 0.8, 0.8, $3, 1)
 """
+# The same row since 0020 (parts, no score).
+INSERT_PARTS = """
+INSERT INTO matches (profile_id, event_id, distance_km, online, interest_score, comfort_gap,
+    explanation_id)
+VALUES ($1, $2, 0.2, false, 0.8, 2, $3)
+"""
 
 
 async def test_matches_become_partitioned_with_their_rows(scratch_db: str, tmp_path: Path) -> None:
@@ -143,10 +149,58 @@ async def test_matches_become_partitioned_with_their_rows(scratch_db: str, tmp_p
         assert await conn.fetchval("SELECT relkind FROM pg_class WHERE relname = 'matches'") == b"p"
         rows = await conn.fetch("SELECT tableoid::regclass::text AS part, profile_id FROM matches")
         assert [(r["part"], r["profile_id"]) for r in rows] == [("matches_initial", first)]
-        await conn.execute(INSERT_MATCH, second, event, text_id)
+        await conn.execute(INSERT_PARTS, second, event, text_id)
         with pytest.raises(asyncpg.UniqueViolationError):
-            await conn.execute(INSERT_MATCH, second, event, text_id)
+            await conn.execute(INSERT_PARTS, second, event, text_id)
         await conn.execute("DELETE FROM profiles WHERE id = $1", first)  # cascades
         assert await conn.fetchval("SELECT array_agg(profile_id) FROM matches") == [second]
+    finally:
+        await conn.close()
+
+
+async def test_stored_matches_keep_their_parts_and_a_release_rescore_is_queued(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    """0020 on a database holding scored matches: each row's parts are derived from its
+    profile and event (online, comfort gap, kept for a cancelled event), the scores go,
+    and a re-score is queued to store the pairs under min_score too."""
+    from tests.test_worker_jobs import add_event, add_profile
+
+    for migration in sorted(default_migrations_dir().glob("*.sql")):
+        if migration.name < "0020":
+            write(tmp_path, migration.name, migration.read_text())
+    await migrate_url(scratch_db, tmp_path)
+    pool = await create_pool(scratch_db, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            near = await add_profile(conn, 52.52, 13.40, comfort_level=4)
+            online_only = await add_profile(conn, 52.5, 13.4, formats=["online"])
+            board_games = await add_event(conn, 52.521, 13.401, intensity=2)
+            webinar = await add_event(conn, None, None, intensity=1, status="cancelled")
+            text_id = await conn.fetchval(
+                "INSERT INTO match_explanations (text) VALUES ('board games') RETURNING id"
+            )
+            for profile, event in ((near, board_games), (online_only, webinar)):
+                await conn.execute(INSERT_MATCH, profile, event, text_id)
+    finally:
+        await pool.close()
+    await migrate_url(scratch_db, default_migrations_dir())
+    conn = await asyncpg.connect(scratch_db)
+    try:
+        rows = await conn.fetch(
+            "SELECT profile_id, online, comfort_gap, kept FROM matches ORDER BY profile_id"
+        )
+        assert [tuple(r) for r in rows] == [(near, False, 2, False), (online_only, True, 2, True)]
+        columns = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'matches'"
+        )
+        assert not {"score", "distance_score", "comfort_score", "weight_version"} & {
+            c["column_name"] for c in columns
+        }
+        queued = await conn.fetch("SELECT kind, subject_id FROM outbox WHERE done_at IS NULL")
+        assert [tuple(r) for r in queued] == [("rescore", 1)]
+        assert await conn.fetchval("SELECT reason FROM rescore_runs ORDER BY id DESC LIMIT 1") == (
+            "release"
+        )
     finally:
         await conn.close()

@@ -19,19 +19,16 @@ from shared.scoring import (
     ScoringProfile,
     Weights,
     availability_from_wire,
-    comfort_score,
-    distance_score,
     explanation,
     feed_window,
     intensity,
     interest_score,
     is_eligible,
     next_occurrence_start,
-    score_pair,
     weekly_cap,
-    weighted_score,
     with_distance,
 )
+from tests.weighing import comfort_score, distance_score, scored, weighted_score
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 W = Weights()
@@ -106,9 +103,9 @@ def test_interest_is_noisy_or_of_shared_tags() -> None:
 
 
 def test_comfort_component() -> None:
-    assert comfort_score(1, 3, W) == pytest.approx(0.8)
-    assert comfort_score(3, 3, W) == 1.0
-    assert comfort_score(4, 3, W) == pytest.approx(0.6)  # stretch: 1 - 0.4
+    assert comfort_score(3 - 1, W) == pytest.approx(0.8)
+    assert comfort_score(3 - 3, W) == 1.0
+    assert comfort_score(3 - 4, W) == pytest.approx(0.6)  # stretch: 1 - 0.4
 
 
 def test_distance_decay_and_weighted_mean() -> None:
@@ -120,7 +117,7 @@ def test_distance_decay_and_weighted_mean() -> None:
 
 
 def test_score_pair_by_hand() -> None:
-    result = score_pair(profile(), event(), W, 1.84, now=NOW)
+    result = scored(profile(), event(), W, 1.84, now=NOW)
     assert result is not None
     d, i, c = math.exp(-1.84 / 5), 0.8, 0.9
     assert (result.distance, result.interest, result.comfort) == pytest.approx((d, i, c))
@@ -150,27 +147,27 @@ def test_below_min_score_is_no_match() -> None:
         radius_km=30, interests={"board-games": 0.1}, comfort_level=1, open_to_stretch=True
     )
     stretch = event(intensity=2)
-    assert score_pair(far, stretch, Weights(min_score=0.236), 25, now=NOW) is None
-    result = score_pair(far, stretch, Weights(min_score=0.235), 25, now=NOW)
+    assert scored(far, stretch, Weights(min_score=0.236), 25, now=NOW) is None
+    result = scored(far, stretch, Weights(min_score=0.235), 25, now=NOW)
     assert result is not None and result.score == pytest.approx((math.exp(-5) + 0.7) / 3)
 
 
 def test_hybrid_takes_the_better_of_in_person_and_online() -> None:
     hybrid = event(format="hybrid")
-    near = score_pair(profile(), hybrid, W, 1.0, now=NOW)
-    far = score_pair(profile(), hybrid, W, 4.0, now=NOW)
-    outside = score_pair(profile(), hybrid, W, 9.0, now=NOW)
+    near = scored(profile(), hybrid, W, 1.0, now=NOW)
+    far = scored(profile(), hybrid, W, 4.0, now=NOW)
+    outside = scored(profile(), hybrid, W, 9.0, now=NOW)
     assert near and near.distance_km == 1.0 and near.distance == pytest.approx(math.exp(-0.2))
     assert far and far.distance_km is None and far.distance == 0.6
     assert outside and outside.distance_km is None
     in_person_only = profile(formats=("in_person",))
-    assert score_pair(in_person_only, hybrid, W, 9.0, now=NOW) is None
-    assert score_pair(in_person_only, hybrid, W, 4.0, now=NOW).distance_km == 4.0  # type: ignore[union-attr]
+    assert scored(in_person_only, hybrid, W, 9.0, now=NOW) is None
+    assert scored(in_person_only, hybrid, W, 4.0, now=NOW).distance_km == 4.0  # type: ignore[union-attr]
 
 
 def test_online_event_needs_online_accepted() -> None:
     online = event(format="online", lat=None, lon=None)
-    assert score_pair(profile(), online, W, None, now=NOW).distance == 0.6  # type: ignore[union-attr]
+    assert scored(profile(), online, W, None, now=NOW).distance == 0.6  # type: ignore[union-attr]
     assert not is_eligible(profile(formats=("in_person",)), online, None, now=NOW)
 
 
@@ -443,7 +440,7 @@ kms = st.floats(0, 40)
 def test_scores_and_components_lie_in_unit_interval(
     p: ScoringProfile, e: ScoringEvent, w: Weights, km: float
 ) -> None:
-    result = score_pair(p, e, w, km, now=NOW)
+    result = scored(p, e, w, km, now=NOW)
     if result is not None:
         for value in (result.score, result.distance, result.interest, result.comfort):
             assert -1e-12 <= value <= 1 + 1e-12
@@ -454,9 +451,9 @@ def test_nearer_never_scores_lower(
     p: ScoringProfile, e: ScoringEvent, w: Weights, a: float, b: float
 ) -> None:
     near, far = sorted((a, b))
-    far_result = score_pair(p, e, w, far, now=NOW)
+    far_result = scored(p, e, w, far, now=NOW)
     if far_result is not None:
-        near_result = score_pair(p, e, w, near, now=NOW)
+        near_result = scored(p, e, w, near, now=NOW)
         assert near_result is not None and near_result.score >= far_result.score
 
 
@@ -498,4 +495,4 @@ def test_never_eligible_when_excluded(
         p = msgspec.structs.replace(p, accessibility_needs=("wheelchair",))
         e = msgspec.structs.replace(e, accessibility=("step_free",))
     assert not is_eligible(p, e, km, now=NOW)
-    assert score_pair(p, e, Weights(min_score=0), km, now=NOW) is None
+    assert scored(p, e, Weights(min_score=0), km, now=NOW) is None

@@ -25,9 +25,10 @@ from shared.bulk_scoring import score_all
 from shared.db.matches import upsert_pairs
 from shared.db.outbox import add_outbox
 from shared.queue import connect_queue
-from shared.scoring import PairScore, ScoringEvent, ScoringProfile, Weights, is_over, score_pair
+from shared.scoring import PairScore, ScoringEvent, ScoringProfile, is_over, score_pair
 from shared.settings import Settings
 from tests.factories import create_organiser, post_event
+from tests.weighing import parts_scoring
 
 Client = AsyncTestClient[Any]
 NOW = datetime.now(UTC)
@@ -91,14 +92,8 @@ async def insert_old_event(conn: asyncpg.Connection, recurrence: str, **cols: An
 
 
 def pair(event_id: int) -> PairScore:
-    return PairScore(
-        event_id=event_id,
-        score=0.8,
-        distance=0.8,
-        interest=0.8,
-        comfort=1.0,
-        distance_km=1.0,
-        explanation="board games · small, structured group, newcomers welcomed · free",
+    return parts_scoring(
+        event_id, 0.8, "board games · small, structured group, newcomers welcomed · free"
     )
 
 
@@ -132,7 +127,7 @@ async def test_the_score_job_finishes_at_once_and_drops_the_old_matches(
             " 'Europe/Berlin') RETURNING id"
         )
         event = await insert_old_event(conn, rule)
-        await upsert_pairs(conn, [(profile, pair(event))], version=1)  # matched before
+        await upsert_pairs(conn, [(profile, pair(event))])  # matched before
         box = await add_outbox(conn, "event", event)
         profile_box = await add_outbox(conn, "profile", profile)
     caplog.set_level(logging.WARNING, logger="lowkey.timeutil")
@@ -179,9 +174,9 @@ def test_neither_scorer_matches_it(rule: str) -> None:
         comfort_level=3,
     )
     assert is_over(event, NOW) and not is_over(ok, NOW)
-    assert score_pair(profile, event, Weights(), 0.6, now=NOW) is None
-    assert score_pair(profile, ok, Weights(), 0.6, now=NOW) is not None
-    bulk = score_all([event, ok], [profile], Weights(), now=NOW)
+    assert score_pair(profile, event, 0.6, now=NOW) is None
+    assert score_pair(profile, ok, 0.6, now=NOW) is not None
+    bulk = score_all([event, ok], [profile], now=NOW)
     assert bulk.event_id.tolist() == [8]
 
 
@@ -226,7 +221,7 @@ async def test_a_feed_matched_to_it_before_still_renders_without_it(
             )
             for rule in [*OLD_RULES, flood]
         ]
-        await upsert_pairs(conn, [(profile["id"], pair(e)) for e in [good["id"], *old]], version=1)
+        await upsert_pairs(conn, [(profile["id"], pair(e)) for e in [good["id"], *old]])
     async with asyncio.timeout(2):
         response = await feed.get(urlparse(profile["feed_url"]).path)
     assert response.status_code == 200, response.text

@@ -22,11 +22,12 @@ from shared.db import candidates, rescore, rescore_tables
 from shared.db import scoring_inputs as inputs
 from shared.db.outbox import add_outbox
 from shared.db.rescore_tables import part_name, table_name
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
 from shared.geodesy import distances_km
 from shared.queue import connect_queue
-from shared.scoring import score_pair
 from shared.settings import Settings
 from tests.conftest import SECRET_KEY
+from tests.weighing import scored
 
 Row = tuple[int, int]  # (profile_id, event_id)
 
@@ -54,7 +55,7 @@ async def expected_matches(pool: asyncpg.Pool) -> dict[Row, dict[str, Any]]:
             )
         )
         for e in events:
-            s = score_pair(p, e, weights, km_to.get(e.id), now=now)
+            s = scored(p, e, weights, km_to.get(e.id), now=now)
             if s is not None:
                 out[(p.id, e.id)] = {
                     "score": s.score,
@@ -68,11 +69,13 @@ async def expected_matches(pool: asyncpg.Pool) -> dict[Row, dict[str, Any]]:
 async def stored_matches(
     pool: asyncpg.Pool, *, live_only: bool = True
 ) -> dict[Row, dict[str, Any]]:
-    """The stored matches (by default those of scheduled events)."""
+    """The stored matches (by default those of scheduled events), weighed as readers do."""
     rows = await pool.fetch(
-        "SELECT m.*, x.text AS explanation FROM matches m JOIN events e ON e.id = m.event_id"
+        f"WITH {ACTIVE_WEIGHTS} SELECT m.profile_id, m.event_id, s.score, s.distance_km,"
+        " w.version AS weight_version, x.text AS explanation"
+        f" FROM matches m {WEIGHED} JOIN events e ON e.id = m.event_id"
         " JOIN match_explanations x ON x.id = m.explanation_id"
-        " WHERE NOT $1 OR e.status = 'scheduled' ORDER BY 1, 2",
+        f" WHERE {IS_MATCH} AND (NOT $1 OR e.status = 'scheduled') ORDER BY 1, 2",
         live_only,
     )
     return {
@@ -377,9 +380,9 @@ async def test_swap_keeps_matches_of_cancelled_events_and_the_constraints(
     assert keys == {f"{part_name(run, 0)}_profile_fkey", f"{part_name(run, 0)}_event_fkey"}
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await pool.execute(
-            "INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
-            " comfort_score, explanation_id, weight_version) VALUES ($1 + 1000, $2, 1, 1, 1, 1,"
-            " (SELECT min(id) FROM match_explanations), 1)",
+            "INSERT INTO matches (profile_id, event_id, distance_km, online, interest_score,"
+            " comfort_gap, explanation_id) VALUES ($1 + 1000, $2, 1, false, 1, 0,"
+            " (SELECT min(id) FROM match_explanations))",
             pid,
             called_off,
         )
@@ -387,7 +390,11 @@ async def test_swap_keeps_matches_of_cancelled_events_and_the_constraints(
     assert await pool.fetchval("SELECT count(*) FROM matches") == 0
 
 
-async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncpg.Pool) -> None:
+async def test_a_weight_change_meanwhile_does_not_stop_a_run(
+    ctx: dict[str, Any], pool: asyncpg.Pool
+) -> None:
+    """Weights are applied where matches are read: the parts a run stores hold for any
+    version, so activating another one while it runs changes nothing of its work."""
     async with pool.acquire() as conn:
         await add_profile(conn, 52.52, 13.40)
         await add_event(conn, 52.521, 13.401)
@@ -398,12 +405,10 @@ async def test_superseded_chunk_writes_nothing(ctx: dict[str, Any], pool: asyncp
             " VALUES (2, 1, 1, 1, 5, 0.6, 0.4, 0.3, 'x')"
         )
         await conn.execute("UPDATE active_weights SET version = 2")
-    assert await jobs.rescore_chunk(ctx, run, 0) == 0
+    assert await jobs.rescore_chunk(ctx, run, 0) == 1
     assert await jobs.finish_rescore(ctx, run) is True
-    assert await pool.fetchval("SELECT count(*) FROM matches") == 0
-    assert await pool.fetchval("SELECT to_regclass($1)", table_name(run)) is None  # dropped
-    assert await pool.fetchval("SELECT to_regclass($1)", part_name(run, 0)) is None
-    # The chunk still counts, so the run finishes.
+    assert await pool.fetchval("SELECT count(*) FROM matches") == 1
+    assert await pool.fetchval("SELECT to_regclass($1)", table_name(run)) is None  # swapped in
     assert await pool.fetchval(
         "SELECT finished_at IS NOT NULL FROM rescore_runs WHERE id = $1", run
     )

@@ -17,62 +17,45 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from services.api.auth import admin_only
 from services.api.responses import IdempotencyKey, problems
 from shared.db import weights as db
-from shared.db.outbox import add_outbox, mark_enqueued
 from shared.http.cursor import Cursor
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.http.problems import Conflict, Invalid, NotFound
 from shared.models.common import Page
 from shared.models.weights import PreviewRequest, PreviewResult, WeightsUpdate, WeightVersion
 from shared.preview import SampleTooSmall, run_preview
-from shared.queue import enqueue_outbox
 from shared.settings import Settings
 
 MAX_VERSION = 2**31 - 1  # weight_versions.version is a PostgreSQL integer
 
 
-async def _enqueue_rescore(
-    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, outbox_id: int, version: int
-) -> None:
-    if await enqueue_outbox(queue, settings.redis_prefix, "rescore", outbox_id, version):
-        async with pool.acquire() as conn:
-            await mark_enqueued(conn, outbox_id)
-
-
 async def save_weights(
     pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, update: WeightsUpdate
 ) -> WeightVersion:
-    """Create version N+1, make it active and start a full re-score."""
+    """Create version N+1 and make it active: live at once, since the weights are applied
+    where matches are read; no match row is written."""
     async with pool.acquire() as conn, conn.transaction():
         await db.lock_active(conn)
         version = await db.insert_version(conn, update)
         await db.set_active(conn, version)
-        await db.add_rescore_run(conn, version, "weights")
-        outbox_id = await add_outbox(conn, "rescore", version)
         saved = await db.get_version(conn, version)
     assert saved is not None
-    await _enqueue_rescore(pool, queue, settings, outbox_id, version)
     return saved
 
 
 async def activate_version(
     pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, version: int
 ) -> WeightVersion:
-    """Make an existing version active and re-score; already active: nothing to do."""
+    """Make an existing version active (live at once); already active: nothing to do."""
     if not 1 <= version <= MAX_VERSION:
         raise NotFound(f"no weight version {version}")
-    outbox_id = None
     async with pool.acquire() as conn, conn.transaction():
         current = await db.lock_active(conn)
         if await db.get_version(conn, version) is None:
             raise NotFound(f"no weight version {version}")
         if current != version:
             await db.set_active(conn, version)
-            await db.add_rescore_run(conn, version, "activate")
-            outbox_id = await add_outbox(conn, "rescore", version)
         activated = await db.get_version(conn, version)
     assert activated is not None
-    if outbox_id is not None:
-        await _enqueue_rescore(pool, queue, settings, outbox_id, version)
     return activated
 
 

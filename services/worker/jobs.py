@@ -30,7 +30,7 @@ from shared.db import scoring_inputs as inputs
 from shared.db.outbox import mark_done, reopen_done_since
 from shared.geodesy import distances_km
 from shared.queue import enqueue_outbox
-from shared.scoring import PairScore, ScoringEvent, ScoringProfile, Weights, is_over, score_pair
+from shared.scoring import PairScore, ScoringEvent, ScoringProfile, is_over, score_pair
 from shared.settings import Settings
 
 log = logging.getLogger("lowkey.worker.jobs")
@@ -81,7 +81,7 @@ async def retry_transient() -> AsyncIterator[None]:
 
 
 def pairs_for_event(
-    event: ScoringEvent, profiles: Sequence[ScoringProfile], weights: Weights, now: datetime
+    event: ScoringEvent, profiles: Sequence[ScoringProfile], now: datetime
 ) -> list[tuple[int, PairScore]]:
     """Exact geodesic (pyproj, Karney's algorithm) and the pure scoring for one event."""
     km: list[float | None] = [None] * len(profiles)
@@ -91,14 +91,14 @@ def pairs_for_event(
         ).tolist()
     out = []
     for profile, d in zip(profiles, km, strict=True):
-        scored = score_pair(profile, event, weights, d, now=now)
+        scored = score_pair(profile, event, d, now=now)
         if scored is not None:
             out.append((profile.id, scored))
     return out
 
 
 def pairs_for_profile(
-    profile: ScoringProfile, events: Sequence[ScoringEvent], weights: Weights, now: datetime
+    profile: ScoringProfile, events: Sequence[ScoringEvent], now: datetime
 ) -> list[tuple[int, PairScore]]:
     venues = [(e.id, e.lat, e.lon) for e in events if e.lat is not None and e.lon is not None]
     km_by_event: dict[int, float] = {}
@@ -108,27 +108,20 @@ def pairs_for_profile(
         km_by_event = dict(zip(ids, km.tolist(), strict=True))
     out = []
     for event in events:
-        scored = score_pair(profile, event, weights, km_by_event.get(event.id), now=now)
+        scored = score_pair(profile, event, km_by_event.get(event.id), now=now)
         if scored is not None:
             out.append((profile.id, scored))
     return out
 
 
-async def _weights(conn: asyncpg.Connection) -> tuple[int, Weights]:
-    version = await inputs.active_version(conn)
-    weights = await inputs.load_weights(conn, version)
-    assert weights is not None, "the active version exists (foreign key)"
-    return version, weights
-
-
 @measured
 @counted_tries("event", SCORE_TIMEOUT_S)
 async def score_event(ctx: dict[str, Any], outbox_id: int, event_id: int) -> int:
-    """(Re-)score one event against the profiles that can reach it; returns its matches."""
+    """(Re-)score one event against the profiles that can reach it; returns how many
+    eligible pairs it stored."""
     now = datetime.now(UTC)
     async with retry_transient(), ctx["pool"].acquire() as conn, conn.transaction():
         await db_matches.lock_writers(conn)
-        version, weights = await _weights(conn)
         found = await inputs.load_event(conn, event_id)
         pairs: list[tuple[int, PairScore]] = []
         if found is None:
@@ -144,9 +137,12 @@ async def score_event(ctx: dict[str, Any], outbox_id: int, event_id: int) -> int
                 online=event.format in ("online", "hybrid"),
             )
             profiles = await inputs.load_profiles(conn, ids)
-            pairs = pairs_for_event(event, profiles, weights, now)
-            await db_matches.write_event_matches(conn, event_id, pairs, version)
-        # Cancelled: existing matches stay (the event's status flags them), none are added.
+            pairs = pairs_for_event(event, profiles, now)
+            await db_matches.write_event_matches(conn, event_id, pairs)
+        else:
+            # Cancelled: its matches now stay (the event's status flags them), the rest
+            # go, and none are added.
+            await db_matches.keep_cancelled_matches(conn, event_id)
         await mark_done(conn, [outbox_id])
     return len(pairs)
 
@@ -154,11 +150,11 @@ async def score_event(ctx: dict[str, Any], outbox_id: int, event_id: int) -> int
 @measured
 @counted_tries("profile", SCORE_TIMEOUT_S)
 async def score_profile(ctx: dict[str, Any], outbox_id: int, profile_id: int) -> int:
-    """(Re-)score one profile against the live events within its reach; returns its matches."""
+    """(Re-)score one profile against the live events within its reach; returns how many
+    eligible pairs it stored."""
     now = datetime.now(UTC)
     async with retry_transient(), ctx["pool"].acquire() as conn, conn.transaction():
         await db_matches.lock_writers(conn)
-        version, weights = await _weights(conn)
         loaded = await inputs.load_profiles(conn, [profile_id])
         pairs: list[tuple[int, PairScore]] = []
         if loaded:  # an erased profile's matches went with it
@@ -173,9 +169,9 @@ async def score_profile(ctx: dict[str, Any], outbox_id: int, profile_id: int) ->
                 now=now,
             )
             events = await inputs.load_events(conn, ids)
-            pairs = pairs_for_profile(profile, events, weights, now)
+            pairs = pairs_for_profile(profile, events, now)
             await db_matches.write_profile_matches(
-                conn, profile_id, pairs, version, profile.hidden_event_ids
+                conn, profile_id, pairs, profile.hidden_event_ids
             )
         await mark_done(conn, [outbox_id])
     return len(pairs)
@@ -249,11 +245,7 @@ async def rescore_all(ctx: dict[str, Any], outbox_id: int, version: int) -> int:
             return 0  # fanned out already (a retry)
         await db_matches.lock_writers(conn)
         run_id = await rescore.run_for(conn, version, "rescore")
-        if await inputs.active_version(conn) != version:
-            await rescore.finish_run(conn, run_id)  # superseded before it started
-            chunks = 0
-        else:
-            chunks = await fan_out(conn, run_id, CHUNK_SIZE)
+        chunks = await fan_out(conn, run_id, CHUNK_SIZE)
         await mark_done(conn, [outbox_id])
     for chunk_no in range(chunks):
         # Not sent now (Redis gone): the chunk sweep sends it once it is stale.
@@ -290,9 +282,9 @@ class _Phases:
 
 
 def _bulk(
-    events: list[ScoringEvent], profiles: list[ScoringProfile], weights: Weights, now: datetime
+    events: list[ScoringEvent], profiles: list[ScoringProfile], now: datetime
 ) -> bulk_scoring.Matches:
-    return bulk_scoring.score_all(events, profiles, weights, now=now)
+    return bulk_scoring.score_all(events, profiles, now=now)
 
 
 @measured
@@ -308,10 +300,7 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
                 chunk = await rescore.get_chunk(conn, run_id, chunk_no)
                 if chunk is None or chunk["done_at"] is not None:
                     return 0
-                version = chunk["weight_version"]
-                weights = await inputs.load_weights(conn, version)
-                assert weights is not None
-                superseded = await rescore.superseded(conn, run_id, version)
+                superseded = await rescore.superseded(conn, run_id)
                 events = await inputs.load_live_events(conn, now)
                 profiles = await inputs.load_profile_range(
                     conn, chunk["first_profile_id"], chunk["last_profile_id"]
@@ -319,12 +308,12 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
             if superseded:
                 events, profiles = [], []  # the newer run re-scores these profiles
             clock.lap("read")
-            found = await asyncio.to_thread(_bulk, events, profiles, weights, now)
+            found = await asyncio.to_thread(_bulk, events, profiles, now)
             clock.lap("score")
             # The Worker's own cache: its ctx lives as long as it does, on one database.
             known = ctx.setdefault("explanation_ids", {})
             code_ids = await explanations.code_ids(conn, found.texts, known)
-            payload = await asyncio.to_thread(match_copy.encode, found, code_ids, version)
+            payload = await asyncio.to_thread(match_copy.encode, found, code_ids)
             clock.lap("encode")
         async with conn.transaction():
             locked = await rescore.claim_chunk(conn, run_id, chunk_no)
@@ -391,7 +380,7 @@ async def finish_rescore(ctx: dict[str, Any], run_id: int) -> bool:
             run = await rescore.claim_complete_run(conn, run_id)
             if run is None:
                 return False  # not complete yet, or finished already
-            if await rescore.superseded(conn, run_id, run["weight_version"]):
+            if await rescore.superseded(conn, run_id):
                 await rescore_tables.drop(conn, run_id, run["chunks_total"])
                 await rescore.finish_run(conn, run_id)
                 return True

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from shared.checkins import Answer, LevelChange, Pause
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
 from shared.models.checkins import Checkin, ComfortChange
 
 # -- the record of matches at an occurrence's start (the worker's cron) ---------------
@@ -31,7 +32,9 @@ WHERE e.status = 'scheduled' AND e.starts_at_utc < $2
   AND EXISTS (SELECT 1 FROM matches m WHERE m.event_id = e.id)
 ORDER BY e.id
 """
-RECORD_OCCURRENCES = """
+# A match at the start: a stored pair the active weights make a match then.
+RECORD_OCCURRENCES = f"""
+WITH {ACTIVE_WEIGHTS}
 INSERT INTO match_occurrences
     (profile_id, event_id, starts_at, starts_at_utc, ends_at_utc, intensity, comfort_level)
 SELECT m.profile_id, e.id, o.local_start, o.utc_start, o.utc_end, e.intensity, p.comfort_level
@@ -39,12 +42,13 @@ FROM unnest($1::bigint[], $2::timestamp[], $3::timestamptz[], $4::timestamptz[])
     AS o(event_id, local_start, utc_start, utc_end)
 JOIN events e ON e.id = o.event_id
 JOIN matches m ON m.event_id = o.event_id
+{WEIGHED}
 JOIN profiles p ON p.id = m.profile_id
-WHERE NOT EXISTS (
+WHERE {IS_MATCH} AND NOT EXISTS (
     SELECT 1 FROM hidden_events h WHERE h.profile_id = m.profile_id AND h.event_id = e.id
 )
 ON CONFLICT DO NOTHING
-"""
+"""  # noqa: S608 (constant text)
 PURGE_OCCURRENCES = "DELETE FROM match_occurrences WHERE ends_at_utc < $1"
 SELECT_RECORD = """
 SELECT intensity, comfort_level FROM match_occurrences

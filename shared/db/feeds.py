@@ -3,9 +3,9 @@
 Contract with every writer of what a feed shows (docs/DEVELOPING.md): a write to a profile's
 `matches` rows bumps `profiles.matches_version` in the same transaction (shared/db/matches.py),
 an event edit bumps it for every profile matched to the event (trigger, migration 0007), a
-profile edit sets `profiles.updated_at`, and a full re-score's swap bumps
-`match_generation` (shared/db/rescore_tables.py). So the cache key needs no look at the
-matches at all.
+profile edit sets `profiles.updated_at`, and a full re-score's swap and a change of the
+active weights bump `match_generation` (shared/db/rescore_tables.py, shared/db/weights.py).
+So the cache key needs no look at the matches at all.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from datetime import datetime
 
 import asyncpg
 import msgspec
+
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
 
 # The hot path: one unique-index read (profiles.feed_token_hash) and one primary-key read
 # (feed_renders). `fresh` is false once the render's `fresh_until` has passed, judged by
@@ -46,17 +48,19 @@ LEFT JOIN feed_renders r ON r.profile_id = p.id
 """
 # Everything an entry shows, and what the weekly cap needs; nothing about the profile.
 # Events over since the feed's window began ($2) stay: their occurrences keep their slots.
-SELECT_FEED_ROWS = """
-SELECT m.event_id, m.score, x.text AS explanation,
+SELECT_FEED_ROWS = f"""
+WITH {ACTIVE_WEIGHTS}
+SELECT m.event_id, s.score, x.text AS explanation,
        e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.recurrence, e.over_at,
        e.status, e.sequence, e.updated_at, e.format, e.venue_name, e.venue_address, e.lat, e.lon,
        e.online_url, e.tags, e.intensity, e.group_size, e.structure, e.noise,
        e.talking_optional, e.newcomer_support, e.accessibility, e.first_visit::text AS first_visit
-FROM matches m JOIN events e ON e.id = m.event_id
+FROM matches m {WEIGHED}
+JOIN events e ON e.id = m.event_id
 JOIN match_explanations x ON x.id = m.explanation_id
-WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > $2)
-ORDER BY m.score DESC, m.event_id
-"""
+WHERE m.profile_id = $1 AND {IS_MATCH} AND (e.over_at IS NULL OR e.over_at > $2)
+ORDER BY s.score DESC, m.event_id
+"""  # noqa: S608 (constant text)
 # Last-Modified must say when the bytes last changed: a re-render that gives the same
 # ETag (a new day, an unrelated profile edit) keeps the stored time. HTTP dates have
 # whole seconds, so the time is stored truncated to compare exactly with If-Modified-Since.
@@ -99,7 +103,7 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     availability: str  # the profile's availability windows, as JSON text
     feed_style: str  # "standard" or "discreet"
     calendar_label: str  # a discreet feed's name and every entry's title
-    generation: int  # bumped when a full re-score swaps in a new matches table
+    generation: int  # bumped by a full re-score's swap and by a change of the active weights
     render_key: str | None
     etag: str | None
     last_modified: datetime | None

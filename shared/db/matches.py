@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from shared.db import explanations
-from shared.match_copy import COLUMNS
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGH_MATCH, WEIGHED
 from shared.scoring import PairScore
 
 # The writers of `matches` take one advisory lock per database: per-subject jobs (they read
@@ -28,10 +28,15 @@ COPY_SLICE = 1 << 22  # bytes per COPY message
 # begins at most 7 days ago in any zone: matches of events over stay that long, and a day.
 OVER_MATCHES_KEPT = timedelta(days=8)
 MATCHES_LOCK_ID = 0x6C6F776B6579  # "lowkey"
+# The stored parts of a pair (migration 0020), in the order writers and COPY give them.
+COLUMNS = (
+    "profile_id", "event_id", "distance_km", "online", "interest_score", "comfort_gap",
+    "explanation_id",
+)  # fmt: skip
 LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
 
 
-def _bumping(*statements: str) -> str:
+def _bumping(*statements: str, first: str = "") -> str:
     """`statements` (writes to `matches AS m`, run as one statement) plus one bump of
     `matches_version` for every profile whose rows they inserted, changed or deleted;
     answers how many rows they wrote. Profiles are locked in id order, and a transaction
@@ -42,7 +47,8 @@ def _bumping(*statements: str) -> str:
     )
     union = " UNION ALL ".join(f"SELECT profile_id FROM w{i}" for i in range(len(statements)))  # noqa: S608
     return f"""
-WITH {writes},
+WITH {first + "," if first else ""}
+{writes},
 changed AS ({union}),
 locked AS (
     SELECT p.id FROM profiles p WHERE p.id IN (SELECT profile_id FROM changed)
@@ -58,33 +64,27 @@ SELECT count(*) FROM changed
 
 _SET_CHANGED = """
 ON CONFLICT (profile_id, event_id) DO UPDATE SET
-    score = EXCLUDED.score, distance_score = EXCLUDED.distance_score,
-    interest_score = EXCLUDED.interest_score, comfort_score = EXCLUDED.comfort_score,
-    distance_km = EXCLUDED.distance_km, explanation_id = EXCLUDED.explanation_id,
-    weight_version = EXCLUDED.weight_version, scored_at = now()
-WHERE (m.score, m.distance_score, m.interest_score, m.comfort_score, m.distance_km,
-       m.explanation_id, m.weight_version)
+    distance_km = EXCLUDED.distance_km, online = EXCLUDED.online,
+    interest_score = EXCLUDED.interest_score, comfort_gap = EXCLUDED.comfort_gap,
+    explanation_id = EXCLUDED.explanation_id, scored_at = now()
+WHERE (m.distance_km, m.online, m.interest_score, m.comfort_gap, m.explanation_id)
     IS DISTINCT FROM
-      (EXCLUDED.score, EXCLUDED.distance_score, EXCLUDED.interest_score, EXCLUDED.comfort_score,
-       EXCLUDED.distance_km, EXCLUDED.explanation_id, EXCLUDED.weight_version)
+      (EXCLUDED.distance_km, EXCLUDED.online, EXCLUDED.interest_score, EXCLUDED.comfort_gap,
+       EXCLUDED.explanation_id)
 """
-_COLUMNS = (
-    "profile_id, event_id, score, distance_score, interest_score, comfort_score, distance_km, "
-    "explanation_id, weight_version"
-)
 _UPSERT = f"""
-INSERT INTO matches AS m ({_COLUMNS}, scored_at)
-SELECT t.p, t.e, t.s, t.ds, t.i, t.c, t.km, t.x, $9, now()
-FROM unnest($1::bigint[], $2::bigint[], $3::real[], $4::real[], $5::real[], $6::real[],
-            $7::real[], $8::integer[]) AS t(p, e, s, ds, i, c, km, x)
+INSERT INTO matches AS m ({", ".join(COLUMNS)}, scored_at)
+SELECT t.p, t.e, t.km, t.o, t.i, t.g, t.x, now()
+FROM unnest($1::bigint[], $2::bigint[], $3::real[], $4::boolean[], $5::real[],
+            $6::smallint[], $7::integer[]) AS t(p, e, km, o, i, g, x)
 {_SET_CHANGED}
 """  # noqa: S608 (constant text)
 UPSERT = _bumping(_UPSERT)
-# An event's matches become exactly the pairs: the rest of its rows go (disjoint from the
-# upserted ones, so one statement may do both). A cancelled event is never re-scored.
+# An event's rows become exactly the pairs: the rest go (disjoint from the upserted
+# ones, so one statement may do both).
 WRITE_EVENT = _bumping(
     _UPSERT,
-    "DELETE FROM matches m WHERE m.event_id = $10 AND NOT (m.profile_id = ANY($1::bigint[]))",
+    "DELETE FROM matches m WHERE m.event_id = $8 AND NOT (m.profile_id = ANY($1::bigint[]))",
 )
 # A profile's rows no longer eligible go, except those of cancelled events (kept until
 # over, per the SPEC) and of events already over (their slots in this week's feed stay
@@ -93,11 +93,21 @@ WRITE_PROFILE = _bumping(
     _UPSERT,
     """
 DELETE FROM matches m USING events e
-WHERE m.profile_id = $10 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
+WHERE m.profile_id = $8 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
   AND ((e.status = 'scheduled' AND (e.over_at IS NULL OR e.over_at > now()))
-       OR m.event_id = ANY($11::bigint[]))
+       OR m.event_id = ANY($9::bigint[]))
 """,
 )
+# Cancelling keeps the event's pairs that are matches then (with the active weights) and
+# drops the rest; `kept` holds them whatever the weights do until the event is over.
+DROP_CANCELLED_REST = _bumping(
+    f"""
+DELETE FROM matches m USING w
+WHERE m.event_id = $1 AND NOT m.kept AND ({WEIGH_MATCH}).score < w.min_score
+""",  # noqa: S608 (constant text)
+    first=ACTIVE_WEIGHTS,
+)
+KEEP_CANCELLED = "UPDATE matches SET kept = true WHERE event_id = $1 AND NOT kept"
 DROP_EVENT = _bumping("DELETE FROM matches m WHERE m.event_id = $1")
 DROP_OVER = _bumping("""
 DELETE FROM matches m USING events e
@@ -111,17 +121,19 @@ _LIST_EVENT_COLUMNS = """
     e.languages, e.first_visit, e.intensity, e.status, e.sequence, e.created_at, e.updated_at
 """
 EVENT_FIELDS = tuple(c.strip().removeprefix("e.") for c in _LIST_EVENT_COLUMNS.split(","))
-# Best first, keyset-paged by (score, event_id); events already over are left out.
+# Best first by the active weights, keyset-paged by (score, event_id); events already
+# over are left out.
 LIST_FOR_PROFILE = f"""
+WITH {ACTIVE_WEIGHTS}
 SELECT {_LIST_EVENT_COLUMNS},
-       m.score AS m_score, m.distance_score AS m_distance, m.interest_score AS m_interest,
-       m.comfort_score AS m_comfort, m.distance_km AS m_distance_km,
-       x.text AS m_explanation
-FROM matches m JOIN events e ON e.id = m.event_id
+       s.score AS m_score, s.distance AS m_distance, m.interest_score AS m_interest,
+       s.comfort AS m_comfort, s.distance_km AS m_distance_km, x.text AS m_explanation
+FROM matches m {WEIGHED}
+JOIN events e ON e.id = m.event_id
 JOIN match_explanations x ON x.id = m.explanation_id
-WHERE m.profile_id = $1 AND (e.over_at IS NULL OR e.over_at > now())
-  AND ($2::real IS NULL OR m.score < $2::real OR (m.score = $2::real AND m.event_id > $3))
-ORDER BY m.score DESC, m.event_id
+WHERE m.profile_id = $1 AND {IS_MATCH} AND (e.over_at IS NULL OR e.over_at > now())
+  AND ($2::float8 IS NULL OR s.score < $2::float8 OR (s.score = $2::float8 AND m.event_id > $3))
+ORDER BY s.score DESC, m.event_id
 LIMIT $4
 """  # noqa: S608
 
@@ -132,47 +144,48 @@ async def lock_writers(conn: asyncpg.Connection) -> None:
 
 
 async def _pair_arguments(
-    conn: asyncpg.Connection, pairs: Sequence[tuple[int, PairScore]], version: int
+    conn: asyncpg.Connection, pairs: Sequence[tuple[int, PairScore]]
 ) -> list[Any]:
-    """UPSERT's $1..$9 for `pairs`, adding their explanation texts."""
+    """UPSERT's $1..$7 for `pairs`, adding their explanation texts."""
     ids = await explanations.ids_for(conn, [s.explanation for _, s in pairs])
     return [
         [p for p, _ in pairs],
         [s.event_id for _, s in pairs],
-        [s.score for _, s in pairs],
-        [s.distance for _, s in pairs],
-        [s.interest for _, s in pairs],
-        [s.comfort for _, s in pairs],
         [s.distance_km for _, s in pairs],
+        [s.online for _, s in pairs],
+        [s.interest for _, s in pairs],
+        [s.comfort_gap for _, s in pairs],
         [ids[s.explanation] for _, s in pairs],
-        version,
     ]
 
 
-async def upsert_pairs(
-    conn: asyncpg.Connection, pairs: Sequence[tuple[int, PairScore]], version: int
-) -> None:
-    """Insert or update (profile id, score) pairs stamped with `version`."""
+async def upsert_pairs(conn: asyncpg.Connection, pairs: Sequence[tuple[int, PairScore]]) -> None:
+    """Insert or update (profile id, parts) pairs."""
     if pairs:
-        await conn.execute(UPSERT, *await _pair_arguments(conn, pairs, version))
+        await conn.execute(UPSERT, *await _pair_arguments(conn, pairs))
 
 
 async def write_event_matches(
-    conn: asyncpg.Connection, event_id: int, pairs: Sequence[tuple[int, PairScore]], version: int
+    conn: asyncpg.Connection, event_id: int, pairs: Sequence[tuple[int, PairScore]]
 ) -> None:
-    """The event's matches become exactly `pairs` (call inside the job's transaction)."""
-    await conn.execute(WRITE_EVENT, *await _pair_arguments(conn, pairs, version), event_id)
+    """The event's eligible pairs become exactly `pairs` (inside the job's transaction)."""
+    await conn.execute(WRITE_EVENT, *await _pair_arguments(conn, pairs), event_id)
+
+
+async def keep_cancelled_matches(conn: asyncpg.Connection, event_id: int) -> None:
+    """A cancelled event keeps the rows that are matches now, for good; the rest go."""
+    await conn.execute(DROP_CANCELLED_REST, event_id)
+    await conn.execute(KEEP_CANCELLED, event_id)
 
 
 async def write_profile_matches(
     conn: asyncpg.Connection,
     profile_id: int,
     pairs: Sequence[tuple[int, PairScore]],
-    version: int,
     hidden: Iterable[int],
 ) -> None:
-    """The profile's matches become `pairs`, plus its kept matches of cancelled events."""
-    arguments = await _pair_arguments(conn, pairs, version)
+    """The profile's eligible pairs become `pairs`, plus its kept rows of cancelled events."""
+    arguments = await _pair_arguments(conn, pairs)
     await conn.execute(WRITE_PROFILE, *arguments, profile_id, sorted(hidden))
 
 

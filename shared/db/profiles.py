@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from shared import timeutil
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
 from shared.models.profiles import ExportedMatch, Profile, ProfileCreate
 from shared.scoring import with_distance
 
@@ -57,15 +58,17 @@ WITH dropped AS (DELETE FROM feed_renders WHERE profile_id = $1)
 UPDATE profiles SET feed_token_hash = $2, feed_token_sealed = $3, updated_at = now()
 WHERE id = $1
 """
-SELECT_MATCHES_FOR_EXPORT = """
+# The profile's matches weighed with the active weights, as GET /v1/me/matches shows them.
+SELECT_MATCHES_FOR_EXPORT = f"""
+WITH {ACTIVE_WEIGHTS}
 SELECT m.event_id, e.title, e.starts_at, e.ends_at, e.timezone, e.recurrence,
-       m.score, m.distance_score, m.interest_score, m.comfort_score,
-       m.distance_km, x.text AS explanation, m.weight_version, m.scored_at
-FROM matches m
+       s.score, s.distance AS distance_score, m.interest_score, s.comfort AS comfort_score,
+       s.distance_km, x.text AS explanation, w.version AS weight_version, m.scored_at
+FROM matches m {WEIGHED}
 JOIN events e ON e.id = m.event_id
 JOIN match_explanations x ON x.id = m.explanation_id
-WHERE m.profile_id = $1 ORDER BY m.score DESC, m.event_id
-"""
+WHERE m.profile_id = $1 AND {IS_MATCH} ORDER BY s.score DESC, m.event_id
+"""  # noqa: S608 (constant text)
 
 
 def _profile_values(p: ProfileCreate) -> tuple[Any, ...]:

@@ -76,10 +76,9 @@ RETURNING r.chunks_done >= r.chunks_total
 """
 # Moot: another version is active, or a newer run exists (it re-scores everything anyway,
 # and the active version may have changed and changed back meanwhile).
-SUPERSEDED = """
-SELECT (SELECT version FROM active_weights) <> $2
-    OR EXISTS (SELECT 1 FROM rescore_runs WHERE id > $1)
-"""
+# Weights are applied at read, so a run's rows hold for any version: only a newer run
+# makes its work moot.
+SUPERSEDED = "SELECT EXISTS (SELECT 1 FROM rescore_runs WHERE id > $1)"
 RUN_VERSION = "SELECT weight_version FROM rescore_runs WHERE id = $1 AND finished_at IS NULL"
 FANNED_OUT = "UPDATE rescore_runs SET fanned_out_at = clock_timestamp() WHERE id = $1"
 # A run to swap in: every chunk done, not finished; locked so one worker swaps it.
@@ -137,7 +136,7 @@ async def index_wanted(conn: asyncpg.Connection, run_id: int) -> bool:
     """Whether the run still goes on (its partitions are worth indexing ahead of the
     swap): unfinished and not superseded."""
     version = await conn.fetchval(RUN_VERSION, run_id)
-    return version is not None and not await superseded(conn, run_id, version)
+    return version is not None and not await superseded(conn, run_id)
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: int) -> None:
@@ -186,10 +185,9 @@ async def chunks_with_erased_profiles(conn: asyncpg.Connection, run_id: int) -> 
     return [r[0] for r in await conn.fetch(ERASED_SINCE, run_id)]
 
 
-async def superseded(conn: asyncpg.Connection, run_id: int, version: int) -> bool:
-    """Whether the run's work is moot: its version is not the active one, or a newer run
-    exists (the active version may have changed and changed back meanwhile)."""
-    return bool(await conn.fetchval(SUPERSEDED, run_id, version))
+async def superseded(conn: asyncpg.Connection, run_id: int) -> bool:
+    """Whether the run's work is moot: a newer run exists."""
+    return bool(await conn.fetchval(SUPERSEDED, run_id))
 
 
 async def mark_fanned_out(conn: asyncpg.Connection, run_id: int) -> None:

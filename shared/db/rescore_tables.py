@@ -29,8 +29,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from shared.db import rescore
-from shared.db.matches import copy_binary
-from shared.match_copy import COLUMNS
+from shared.db.matches import COLUMNS, copy_binary
 
 # The parent and its partitioned indexes, empty: created in no time.
 CREATE = """
@@ -101,8 +100,8 @@ DELETE FROM {{t}} r WHERE r.event_id IN (
 _ALL = ", ".join(COLUMNS)
 _ALL_OF_M = ", ".join(f"m.{c}" for c in COLUMNS)
 CARRY_CANCELLED = f"""
-INSERT INTO {{t}} ({_ALL}, scored_at)
-SELECT {_ALL_OF_M}, m.scored_at
+INSERT INTO {{t}} ({_ALL}, kept, scored_at)
+SELECT {_ALL_OF_M}, m.kept, m.scored_at
 FROM matches m JOIN events e ON e.id = m.event_id
 WHERE e.status = 'cancelled' OR e.over_at <= now()
 ON CONFLICT (profile_id, event_id) DO NOTHING

@@ -4,32 +4,37 @@ from __future__ import annotations
 
 import asyncpg
 
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
 from shared.models.weights import MatchesPerUserBin
 
 # Live: scheduled and not over (a series with no end is never over).
-COUNTS = """
+# Matches: the stored pairs the active weights make matches (shared/db/weighing.py).
+COUNTS = f"""
+WITH {ACTIVE_WEIGHTS}
 SELECT
     (SELECT count(*) FROM profiles) AS profiles,
     (SELECT count(*) FROM events) AS events,
     (SELECT count(*) FROM events
       WHERE status = 'scheduled' AND (over_at IS NULL OR over_at > now())) AS live_events,
-    (SELECT count(*) FROM matches) AS matches
-"""
+    (SELECT count(*) FROM matches m {WEIGHED} WHERE {IS_MATCH}) AS matches
+"""  # noqa: S608 (constant text)
 LIVE_EVENTS_BY_INTENSITY = """
 SELECT intensity, count(*) AS n FROM events
 WHERE status = 'scheduled' AND (over_at IS NULL OR over_at > now())
 GROUP BY intensity
 """
 # Profiles per bucket of match count; the buckets' lower bounds are $1.
-MATCHES_PER_USER = """
-WITH per_profile AS (
-    SELECT p.id, count(m.event_id) AS n
-    FROM profiles p LEFT JOIN matches m ON m.profile_id = p.id
-    GROUP BY p.id
+MATCHES_PER_USER = f"""
+WITH {ACTIVE_WEIGHTS},
+matched AS (SELECT m.profile_id, count(*) AS n FROM matches m {WEIGHED} WHERE {IS_MATCH}
+            GROUP BY m.profile_id),
+per_profile AS (
+    SELECT p.id, coalesce(matched.n, 0) AS n
+    FROM profiles p LEFT JOIN matched ON matched.profile_id = p.id
 )
 SELECT width_bucket(n, $1::bigint[]) AS bucket, count(*) AS users
 FROM per_profile GROUP BY bucket
-"""
+"""  # noqa: S608 (constant text)
 # Lower bounds of the matches-per-user buckets, and their labels.
 MATCH_BUCKETS = (0, 1, 3, 6, 11, 21, 51)
 MATCH_LABELS = ("0", "1-2", "3-5", "6-10", "11-20", "21-50", "51+")

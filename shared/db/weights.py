@@ -1,8 +1,9 @@
-"""SQL for weight versions, the active version and the re-score runs a change starts.
+"""SQL for weight versions, the active version, and the last re-score run (the nightly
+consistency job's; a change of weights starts none: they are applied where matches are
+read, shared/db/weighing.py).
 
 A change (new version or re-activation) locks the `active_weights` row first, so two
-admins saving at once get consecutive versions instead of a clash. The worker that runs
-a re-score finds its run as the newest unfinished `rescore_runs` row of its version.
+admins saving at once get consecutive versions instead of a clash.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ INSERT INTO weight_versions
 SELECT coalesce(max(version), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM weight_versions
 RETURNING version
 """
-SET_ACTIVE = "UPDATE active_weights SET version = $1, activated_at = now()"
-INSERT_RESCORE_RUN = """
-INSERT INTO rescore_runs (weight_version, reason) VALUES ($1, $2) RETURNING id
+# What every feed shows moves with the weights: the generation is in every feed's cache
+# key (shared/db/feeds.py), so each renders again at its next poll.
+SET_ACTIVE = """
+WITH bumped AS (UPDATE match_generation SET generation = generation + 1)
+UPDATE active_weights SET version = $1, activated_at = now()
 """
 SELECT_LAST_RUN = """
 SELECT weight_version AS version, reason, started_at, finished_at,
@@ -107,11 +110,6 @@ async def insert_version(conn: asyncpg.Connection, update: WeightsUpdate) -> int
 
 async def set_active(conn: asyncpg.Connection, version: int) -> None:
     await conn.execute(SET_ACTIVE, version)
-
-
-async def add_rescore_run(conn: asyncpg.Connection, version: int, reason: str) -> int:
-    run_id: int = await conn.fetchval(INSERT_RESCORE_RUN, version, reason)
-    return run_id
 
 
 async def last_rescore_run(conn: asyncpg.Connection) -> RescoreRun | None:

@@ -237,7 +237,7 @@ class ExportedMatch(Base, kw_only=True):
     score: float
     components: dict[str, float]
     distance_km: float | None
-    weight_version: int
+    weight_version: int  # the active weights it is weighed with
     scored_at: datetime
 
 

@@ -1,0 +1,50 @@
+"""The one place a weight set meets the stored parts of a pair (SPEC "Matching"): the SQL
+every reader of matches puts in its statement, around migration 0020's `weigh_match`.
+
+A reader writes `WITH {ACTIVE_WEIGHTS}` (or `{CANDIDATE_WEIGHTS}` with the weights as
+parameters), then `FROM matches m {WEIGHED}`, and keeps what `{IS_MATCH}` says: the score
+`s.score`, components `s.distance`, `m.interest_score`, `s.comfort`, and the distance
+shown `s.distance_km` (NULL when the distance component is the online score).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.scoring import Weights
+
+# `w`: the weights the statement applies (one row).
+ACTIVE_WEIGHTS = """w AS (
+    SELECT v.* FROM active_weights a JOIN weight_versions v ON v.version = a.version
+)"""
+
+
+def weigh_match(w: str = "w") -> str:
+    """The call weighing the pair `m` with the weights row `w`."""
+    return f"""weigh_match(
+    m.distance_km, m.online, m.interest_score, m.comfort_gap, {w}.distance, {w}.interest,
+    {w}.comfort, {w}.distance_decay_km, {w}.online_score, {w}.stretch_penalty)"""
+
+
+WEIGH_MATCH = weigh_match("w")
+WEIGHED = f"CROSS JOIN w CROSS JOIN LATERAL {WEIGH_MATCH} AS s"
+# A match: an eligible pair scoring at least `min_score`, or a cancelled event's row that
+# was one when it was cancelled (kept until the event is over, whatever the weights do).
+IS_MATCH = "(m.kept OR s.score >= w.min_score)"
+CANDIDATE_FIELDS = (
+    "distance", "interest", "comfort", "distance_decay_km", "online_score", "stretch_penalty",
+    "min_score",
+)  # fmt: skip
+
+
+def candidate_weights(first: int, name: str = "c") -> str:
+    """A weights row `name` from parameters $first.. (CANDIDATE_FIELDS order, as
+    `candidate_values` gives them)."""
+    columns = ", ".join(
+        f"${first + i}::double precision AS {field}" for i, field in enumerate(CANDIDATE_FIELDS)
+    )
+    return f"{name} AS (SELECT {columns})"
+
+
+def candidate_values(weights: Weights) -> list[Any]:
+    return [getattr(weights, name) for name in CANDIDATE_FIELDS]
