@@ -49,9 +49,9 @@ WITH x AS (
     VALUES ('board games · small, structured group · free')
     ON CONFLICT (text) DO UPDATE SET text = EXCLUDED.text RETURNING id
 )
-INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score, comfort_score,
-                     distance_km, explanation_id, weight_version)
-SELECT $1, $2, $3, 0.8, 0.7, 0.9, 1.5, x.id, 1 FROM x
+INSERT INTO matches (profile_id, event_id, distance_km, online, interest_score, comfort_gap,
+                     explanation_id)
+SELECT $1, $2, 1.5, false, $3, 1, x.id FROM x
 """
 BUMP_PROFILE = "UPDATE profiles SET matches_version = matches_version + 1 WHERE id = $1"
 NGINX_CONF = """

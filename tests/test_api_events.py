@@ -353,9 +353,8 @@ async def test_delete_removes_the_event_and_its_matches(
         profile_id = await conn.fetchval("SELECT id FROM profiles")
         await conn.execute(
             "WITH x AS (INSERT INTO match_explanations (text) VALUES ('x') RETURNING id)"
-            " INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
-            " comfort_score, explanation_id, weight_version) SELECT $1, $2, 0.8, 1, 1, 1, x.id, 1"
-            " FROM x",
+            " INSERT INTO matches (profile_id, event_id, distance_km, online, interest_score,"
+            " comfort_gap, explanation_id) SELECT $1, $2, 1, false, 1, 0, x.id FROM x",
             profile_id,
             event["id"],
         )
@@ -470,9 +469,9 @@ async def test_events_carry_their_next_start_in_every_view(
     async with pool.acquire() as conn:
         await conn.execute(
             "WITH x AS (INSERT INTO match_explanations (text) VALUES ('x') RETURNING id)"
-            " INSERT INTO matches (profile_id, event_id, score, distance_score, interest_score,"
-            " comfort_score, explanation_id, weight_version)"
-            " SELECT (SELECT id FROM profiles), $1, 0.8, 1, 1, 1, x.id, 1 FROM x",
+            " INSERT INTO matches (profile_id, event_id, distance_km, online, interest_score,"
+            " comfort_gap, explanation_id)"
+            " SELECT (SELECT id FROM profiles), $1, 1, false, 1, 0, x.id FROM x",
             event["id"],
         )
     matched = (await api.get("/v1/me/matches", headers=bearer(token))).json()["items"]

@@ -256,7 +256,7 @@ async def test_re_activating_asks_first(
             assert await conn.fetchval("SELECT version FROM active_weights") == 2
         confirm = await client.get("/admin/weights/1/activate")
         assert confirm.status_code == 200
-        assert "re-scores every user's matches at once" in confirm.text
+        assert "live for every user at once" in confirm.text
         assert 'name="confirm" value="yes"' in confirm.text
         done = await client.post(
             "/admin/weights/1/activate",
@@ -396,18 +396,25 @@ async def test_console_in_a_real_browser(
                 await expect(page.locator("#preview")).to_contain_text("User #")
                 await _check_page(page, "weights-preview")
 
-                # Save with a note: a new version, active, in the history, re-score under way.
+                # Save with a note: a new version, active, in the history, live at once.
                 await page.get_by_label("Note (required): why this change?").fill(
                     "Fewer, better matches"
                 )
                 await page.get_by_label("Your name (optional)").fill("Browser Test")
-                await page.get_by_role("button", name="Save and re-score everyone").click()
+                await page.get_by_role("button", name="Save: live for everyone at once").click()
                 await expect(page.locator("#version-2")).to_contain_text("Fewer, better matches")
                 await expect(page.locator("#version-2")).to_contain_text("Browser Test")
                 await expect(page.locator("#version-2")).to_contain_text("Active")
+                await expect(page.locator("#progress")).to_contain_text("live at once")
+                # The nightly check's full re-score shows while it runs.
+                async with pool.acquire() as conn:
+                    await conn.execute(
+                        "INSERT INTO rescore_runs (weight_version, reason) VALUES (2, 'nightly')"
+                    )
+                await page.reload()
                 await expect(page.locator("#progress")).to_contain_text(
-                    "Re-scoring every user's matches with weights version 2, because new"
-                    " weights were saved"
+                    "Re-scoring every user's matches with weights version 2, because of the"
+                    " nightly check"
                 )
                 await expect(page.locator("#progress")).not_to_contain_text("?")
                 # The progress polls every 2 s: when the run finishes, the page says so.
@@ -432,7 +439,7 @@ async def test_console_in_a_real_browser(
                     assert await conn.fetchval("SELECT version FROM active_weights") == 2
                 await _check_page(page, "confirm-activate")
                 await page.get_by_role(
-                    "button", name="Yes, re-activate version 1 and re-score everyone"
+                    "button", name="Yes, re-activate version 1 for everyone"
                 ).click()
                 await expect(page.locator("#version-1")).to_contain_text("Active")
                 again = page.get_by_role("link", name="Re-activate version 2…")
@@ -489,7 +496,7 @@ async def test_console_in_a_real_browser(
                 await npage.goto(f"{base}/admin/weights")
                 await npage.get_by_role("link", name="Re-activate version 2…").click()
                 await npage.get_by_role(
-                    "button", name="Yes, re-activate version 2 and re-score everyone"
+                    "button", name="Yes, re-activate version 2 for everyone"
                 ).click()
                 await expect(npage.locator("#version-2")).to_contain_text("Active")
                 async with pool.acquire() as conn:

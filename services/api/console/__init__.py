@@ -40,9 +40,11 @@ SECURITY_HEADERS = {
 
 # Why a full re-score ran (rescore_runs.reason), said as the end of "…, because …".
 RESCORE_REASONS = {
-    "weights": "new weights were saved",
-    "activate": "an earlier version was re-activated",
+    "weights": "new weights were saved",  # before weights were applied at read
+    "activate": "an earlier version was re-activated",  # likewise
     "nightly": "of the nightly check",
+    "release": "a new release of lowkey stores more of each match",
+    "drill": "of a fault drill",
     "rescore": "a re-score was asked for",
 }
 

@@ -74,8 +74,8 @@ class WeightsPageController(Controller):
 
     @get("/{version:int}/activate")
     async def confirm_activate(self, version: FromPath[int], pool: PoolDep) -> Template | Redirect:
-        """Re-activating changes every user's matches: say so, and what it would change,
-        before the button that does it (a plain form: no JavaScript needed)."""
+        """Re-activating changes every user's matches at once: say so, and what it would
+        change, before the button that does it (a plain form: no JavaScript needed)."""
         async with pool.acquire() as conn:
             active = await active_version(conn)
             chosen = await get_version(conn, version) if 1 <= version <= MAX_VERSION else None
