@@ -27,6 +27,16 @@ WEIGHTS = {
     "stretch_penalty": 0.3,
     "min_score": 0.2,
 }
+# The SPEC's version 1.
+WEIGHTS_V1 = {
+    "distance": 1.0,
+    "interest": 1.0,
+    "comfort": 1.0,
+    "distance_decay_km": 5.0,
+    "online_score": 0.6,
+    "stretch_penalty": 0.4,
+    "min_score": 0.3,
+}
 
 
 async def new_profile(api: Client, **overrides: Any) -> dict[str, Any]:
@@ -270,3 +280,35 @@ async def test_export_reads_as_a_person_would_each_match_titled_dated_and_explai
     assert exported["score"] == match["score"] == round(exported["score"], 4)
     assert exported["components"] == match["components"]
     assert exported["distance_km"] == match["distance_km"]
+
+
+async def test_min_score_raised_hides_matches_and_lowered_brings_them_back_at_once(
+    api: Client, key: str, drain_queue: Drain, pool: asyncpg.Pool, admin_headers: dict[str, str]
+) -> None:
+    user = await new_profile(api, home={"lat": 52.50, "lon": 13.40}, radius_km=12)
+    for i in range(6):
+        await post_event(
+            api,
+            key,
+            venue={"name": "Hall", "lat": 52.50 + i * 0.012, "lon": 13.40},
+            group_size=4 + 6 * i,
+        )
+    await drain_queue()
+    shown = await matches_of(api, user)
+    scores = sorted(m["score"] for m in shown)
+    assert len(scores) >= 4 and scores[0] < scores[-1]
+    rows = await pool.fetchval("SELECT count(*) FROM matches")
+    cut = (scores[1] + scores[2]) / 2  # between the second and third lowest
+    raised = await api.put(
+        "/v1/admin/weights",
+        json={**WEIGHTS_V1, "min_score": round(cut, 4), "note": "fewer"},
+        headers=admin_headers,
+    )
+    assert raised.status_code == 201, raised.text
+    fewer = await matches_of(api, user)
+    assert sorted(m["score"] for m in fewer) == scores[2:]
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE done_at IS NULL") == 0
+    assert await pool.fetchval("SELECT count(*) FROM matches") == rows  # nothing deleted
+    lowered = await api.post("/v1/admin/weights/1/activate", headers=admin_headers)
+    assert lowered.status_code == 200
+    assert await matches_of(api, user) == shown

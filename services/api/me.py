@@ -45,7 +45,9 @@ from shared.models.profiles import (
 )
 from shared.settings import Settings
 
-EventId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="an event id")]
+# At most 2**53 - 1: an id any JSON client holds exactly (a larger bound, written in a
+# schema as a double, rounds above PostgreSQL's bigint and misleads schema-driven clients).
+EventId = Annotated[int, PathParameter(ge=1, le=2**53 - 1, description="an event id")]
 # Every /v1/me call may meet a token that was just erased (401) or a non-profile key (403).
 AUTH = (401, 403)
 

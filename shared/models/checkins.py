@@ -15,7 +15,7 @@ ChangeKind = Literal["raised", "lowered", "stretch_paused"]
 
 
 class CheckinCreate(Base, kw_only=True):
-    event_id: Annotated[int, Meta(ge=1, le=2**63 - 1)]
+    event_id: Annotated[int, Meta(ge=1, le=2**53 - 1)]  # exact in any JSON client
     occurrence: Annotated[
         str,
         Meta(
