@@ -13,6 +13,8 @@ from litestar import Request, Response, Router
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.static_files import create_static_files_router
 
+from services.api.pages.buddy import BuddyPages
+from services.api.pages.checkins import CheckinPages
 from services.api.pages.me import MePages, SignInPages
 from services.api.pages.private_link import PrivateLinkPages
 from services.api.pages.public import PublicPages
@@ -60,7 +62,15 @@ def _problem(request: Request[Any, Any, Any], exc: LowkeyError) -> Response[str]
 
 PEOPLE = Router(
     path="/",
-    route_handlers=[PublicPages, StartPages, SignInPages, MePages, PrivateLinkPages],
+    route_handlers=[
+        PublicPages,
+        StartPages,
+        SignInPages,
+        MePages,
+        CheckinPages,
+        BuddyPages,
+        PrivateLinkPages,
+    ],
     middleware=[csrf_middleware],
     exception_handlers={
         SignInNeeded: to_sign_in,
