@@ -198,9 +198,21 @@ async def test_nothing_to_answer_is_said_in_plain_words(
     too_old = await daily_series(pages, organiser_key, "Long ago knitting")
     await record(pool, profile["id"], too_old["id"], at_ten(15))
     upcoming = await post_event(pages, organiser_key, title="Soon: quiet games")
+    began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    running = await post_event(
+        pages,
+        organiser_key,
+        title="Going on now: a slow swim",
+        timezone="UTC",
+        starts_at=local(began),
+        ends_at=local(began + timedelta(hours=1)),
+    )
+    await record(pool, profile["id"], running["id"], began)  # started, not over
+    moved = await daily_series(pages, organiser_key, "Moved to another hour")
+    await record(pool, profile["id"], moved["id"], at_ten(2) + timedelta(minutes=30))
     await sign_in(pages, profile["token"])
 
-    for event in (never, too_old, upcoming):
+    for event in (never, too_old, upcoming, running, moved):
         page = await pages.get(f"/me/checkin/{event['id']}")
         assert page.status_code == 200
         assert "Nothing to answer just now" in page.text
