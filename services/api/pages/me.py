@@ -1,7 +1,8 @@
 """/me: a person's own page, signed in with their private key. Suggestions as their feed
-shows them, "not for me" with undo, the answers to edit, a new calendar link, their data
-to download, everything deleted. Every change goes through the JSON API's own /v1/me
-handler (`.fn`), so a page does exactly what the API does, rules and SQL alike.
+shows them, "not for me" with undo, the check-ins and the trusted person (their forms in
+checkins.py and buddy.py), the answers to edit, a new calendar link, their data to
+download, everything deleted. Every change goes through the JSON API's own handler
+(`.fn`), so a page does exactly what the API does, rules and SQL alike.
 """
 
 from __future__ import annotations
@@ -23,11 +24,8 @@ from services.api.pages.session import (
     SignedIn,
     cleared_cookie,
     end_session,
-    next_page,
-    profile_for_key,
     require_signed_in,
     signed_in,
-    start_session,
     take_key_once,
 )
 from services.api.pages.words import (
@@ -46,7 +44,7 @@ from shared.db.events import get_event
 from shared.db.feeds import feed_rows
 from shared.db.hidden import hidden_events
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
-from shared.http.problems import NotFound, TooManyRequests
+from shared.http.problems import NotFound
 from shared.models.buddies import Buddy
 from shared.models.profiles import ProfileUpdate, ProfileWithFeed
 from shared.scoring import availability_from_wire, feed_window
@@ -109,60 +107,6 @@ def qr_svg(text: str) -> str:
         scale=4, border=2, dark="#1f2a30", light="#ffffff", omitsize=True
     )
     return svg.replace("<svg ", '<svg role="img" aria-label="QR code of your calendar link" ', 1)
-
-
-def _sign_in_page(
-    request: Request[Any, Any, Any],
-    back_to: str,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Response[str]:
-    context = {"nav": "me", "error": error, "next": None if back_to == "/me" else back_to}
-    return page(request, "sign_in.html", context, status_code=status_code, headers=headers)
-
-
-class SignInPages(Controller):
-    path = "/me"
-    include_in_schema = False
-
-    @get("/sign-in")
-    async def sign_in_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        back_to = next_page(request.query_params.get("next"))
-        if await signed_in(request) is not None:
-            return Redirect(back_to, status_code=303)
-        return _sign_in_page(request, back_to)
-
-    @post("/sign-in", status_code=303)
-    async def sign_in(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        posted = await request.form()
-        key = str(posted.get("key", ""))
-        back_to = next_page(posted.get("next"))
-        try:
-            profile_id = await profile_for_key(request, key)
-        except TooManyRequests as exc:
-            return _sign_in_page(
-                request,
-                back_to,
-                error="Too many tries from here just now. Please wait a minute and try again.",
-                status_code=429,
-                headers=exc.headers,
-            )
-        if profile_id is None:
-            return _sign_in_page(
-                request,
-                back_to,
-                error="That key did not open a page. Check it and try again: "
-                "it starts with lk_usr_.",
-                status_code=401,
-            )
-        cookie = await start_session(request, profile_id, key.strip())
-        return Redirect(back_to, status_code=303, cookies=[cookie])
-
-    @get("/deleted")
-    async def deleted(self, request: Request[Any, Any, Any]) -> Response[str]:
-        return page(request, "deleted.html", {"nav": "home"})
 
 
 class MePages(Controller):
