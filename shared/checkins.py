@@ -60,6 +60,12 @@ def answer_refusal(occurrence: Occurrence | None, now: datetime) -> str | None:
     return None
 
 
+def answerable(occurrence: Occurrence | None, now: datetime) -> bool:
+    """Whether an answer about this occurrence may be taken now (the checks made before
+    the match record is looked up): what the pages offer to answer."""
+    return answer_refusal(occurrence, now) is None
+
+
 class Answer(NamedTuple):
     id: int
     answer: str  # went_fine | too_much | didnt_go

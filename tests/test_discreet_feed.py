@@ -193,7 +193,8 @@ async def test_discreet_feed_names_no_event_organiser_or_lowkey(
             forbidden.add(event["online_url"].lower())
     forbidden |= {text.lower() for text in FIRST_VISIT.values() if isinstance(text, str)}
     forbidden |= {"first time", "quiet room", "leaving early", "why this was suggested"}
-    forbidden |= {"/events/", "/me/checkin", "newcomer", "small, structured", "cancelled:"}
+    forbidden |= {"/events/", "/me/checkin", "checkin", "say how it went"}
+    forbidden |= {"newcomer", "small, structured", "cancelled:"}
     explanations = await stored_explanations(pool, city["discreet"]["id"])
     assert explanations
     forbidden |= {text.lower() for text in explanations}
@@ -223,6 +224,10 @@ async def test_discreet_feed_names_no_event_organiser_or_lowkey(
         assert str(entry["DESCRIPTION"]) == link and str(entry["URL"]) == link
         assert str(entry["CLASS"]) == "PRIVATE"
         assert "CLASS" not in twin
+        # The standard twin ends with its check-in link; the discreet entry has none.
+        checkin = f"Afterwards, say how it went: http://api.test/me/checkin/{event['id']}"
+        assert str(twin["DESCRIPTION"]).endswith("\n\n" + checkin)
+        assert "checkin" not in str(entry["DESCRIPTION"]) + str(entry["URL"])
         for name in KEPT:
             assert raw(entry.get(name)) == raw(twin.get(name)), (event["title"], name)
         if event["format"] == "online":
@@ -244,6 +249,10 @@ async def test_discreet_feed_names_no_event_organiser_or_lowkey(
     assert (
         "First time?\nSam, in the green scarf" in read_standard["events"][series_uid]["description"]
     )
+    for uid, entry in read_standard["events"].items():
+        event_id = uid.removeprefix("event-").removesuffix("@lowkey")
+        assert entry["description"].endswith(f"http://api.test/me/checkin/{event_id}")
+        assert "checkin" not in read_discreet["events"][uid]["description"]
 
 
 async def test_switching_style_or_label_re_renders_at_the_next_poll(

@@ -82,7 +82,10 @@ async def test_posted_event_reaches_the_feed_through_the_worker(
     assert stored is not None, "the worker did not match the event"
     entry = (await feed_events(feed, profile))[uid(event)]
     assert entry["summary"] == "Quiet board games"
-    assert entry["description"].endswith("Why this was suggested: " + stored)
+    assert entry["description"].endswith(
+        f"Why this was suggested: {stored}\n\n"
+        f"Afterwards, say how it went: http://api.test/me/checkin/{event['id']}"
+    )
 
     patched = await api.patch(
         f"/v1/events/{event['id']}", json={"title": "Quieter board games"}, headers=bearer(key)

@@ -185,6 +185,40 @@ async def test_feed_answers_calendar_bytes_with_private_headers(
     assert entry["occurrences"] == [f"{start:%Y-%m-%dT%H:%M:%SZ}"]
 
 
+async def test_each_standard_entry_ends_with_the_link_to_its_checkin_page(
+    api: Client, feed: Client, pool: asyncpg.Pool, organiser_key: str
+) -> None:
+    series = await new_event(
+        api, organiser_key, monday(1) + timedelta(days=1), recurrence="FREQ=WEEKLY;COUNT=3"
+    )
+    online = await new_event(
+        api,
+        organiser_key,
+        monday(2) + timedelta(days=3),
+        format="online",
+        venue=None,
+        online_url="https://meet.example/tea",
+    )
+    profile = await new_profile(api)
+    for event in (series, online):
+        await match(pool, profile, event)
+
+    # icalendar, recurring-ical-events, Home Assistant's ical and ical.js, all agreeing.
+    events = read_everywhere((await get_feed(feed, profile)).content)["events"]
+    for event in (series, online):
+        last = events[uid(event)]["description"].rsplit("\n\n", 1)[1]
+        assert last == f"Afterwards, say how it went: http://api.test/me/checkin/{event['id']}"
+    assert events[uid(series)]["description"].endswith(
+        f"Why this was suggested: {EXPLANATION}\n\n"
+        f"Afterwards, say how it went: http://api.test/me/checkin/{series['id']}"
+    )
+    assert events[uid(online)]["description"].endswith(
+        "Join online: https://meet.example/tea\n\n"
+        f"Afterwards, say how it went: http://api.test/me/checkin/{online['id']}"
+    )
+    assert len(events[uid(series)]["occurrences"]) == 3
+
+
 async def test_a_feed_without_matches_is_an_empty_valid_calendar(api: Client, feed: Client) -> None:
     profile = await new_profile(api)
     response = await get_feed(feed, profile)

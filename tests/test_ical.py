@@ -193,7 +193,8 @@ def test_round_trip_through_icalendar_keeps_every_field() -> None:
     assert str(series["TRANSP"]) == "TRANSPARENT"
     assert str(series["DESCRIPTION"]) == (
         "Bring a game or borrow one.\n\n"
-        "Why this was suggested: board games · small, structured group"
+        "Why this was suggested: board games · small, structured group\n\n"
+        f"Afterwards, say how it went: {PUBLIC_URL}/me/checkin/12"
     )
 
     online = events["event-7@lowkey"]
@@ -203,6 +204,23 @@ def test_round_trip_through_icalendar_keeps_every_field() -> None:
 
     hybrid = events["event-9@lowkey"]
     assert str(hybrid["LOCATION"]) == "Circular Quay, Sydney NSW 2000 (or online)"
+
+
+def test_each_standard_entry_ends_with_its_checkin_link_and_a_discreet_one_has_none() -> None:
+    entries = basic_entries()
+    standard = icalendar.Calendar.from_ical(
+        render_feed(entries, public_url=PUBLIC_URL + "/")  # one slash, whatever the setting
+    )
+    endings = {
+        str(e["UID"]): str(e["DESCRIPTION"]).rsplit("\n\n", 1)[1] for e in standard.walk("VEVENT")
+    }
+    assert endings == {
+        f"event-{n}@lowkey": f"Afterwards, say how it went: {PUBLIC_URL}/me/checkin/{n}"
+        for n in (7, 9, 12)
+    }
+    discreet = render(entries, discreet=True, calendar_name="Plans")
+    assert b"checkin" not in discreet.replace(b"\r\n ", b"")
+    assert b"say how it went" not in discreet.replace(b"\r\n ", b"")
 
 
 def test_cancelled_event_says_so() -> None:
@@ -358,7 +376,10 @@ def test_feed_says_nothing_about_distance_even_if_given_one() -> None:
     ics = render([entry])
     assert b"km" not in ics
     description = icalendar.Calendar.from_ical(ics).walk("VEVENT")[0]["DESCRIPTION"]
-    assert str(description).endswith("Why this was suggested: board games · free")
+    assert str(description).endswith(
+        "Why this was suggested: board games · free\n\n"
+        f"Afterwards, say how it went: {PUBLIC_URL}/me/checkin/1"
+    )
 
 
 def test_feed_entry_rejects_what_the_feed_cannot_say() -> None:

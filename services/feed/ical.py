@@ -28,6 +28,9 @@ DISCREET_PRODID = "-//Calendar//Feed 1.0//EN"
 REFRESH_INTERVAL = timedelta(hours=4)
 UTC_TZID = "UTC"
 WHY_PREFIX = "Why this was suggested: "
+# Every standard entry ends with the link to say how it went (SPEC "Check-ins"); the page
+# asks its person to sign in, so the link carries no secret.
+CHECKIN_PREFIX = "Afterwards, say how it went: "
 # VTIMEZONEs are written exactly for the events' years plus this margin, so an
 # open-ended series stays right a while even in zones with no yearly rule.
 _ZONE_YEARS_AHEAD = 2
@@ -99,7 +102,8 @@ def render_feed(
     """The whole VCALENDAR for `entries` (none gives a valid empty calendar).
 
     `public_url` is the API's base; each event links to its public page
-    `{public_url}/events/{id}`. `discreet` (SPEC "Discreet calendars"): every entry is
+    `{public_url}/events/{id}`, and its description ends with the check-in page
+    `{public_url}/me/checkin/{id}`. `discreet` (SPEC "Discreet calendars"): every entry is
     titled `calendar_name` and links, as its only description, to the private
     `{public_url}/e/{id}`; its place is the address alone; UIDs, times, rules, status,
     sequence and GEO stay as in the standard feed, so switching keeps entries in place.
@@ -152,7 +156,7 @@ def _render_event(
         event.add("location", _Text(_address_only(entry)))
     else:
         event.add("summary", _Text(f"Cancelled: {entry.title}" if cancelled else entry.title))
-        event.add("description", _Text(_description(entry)))
+        event.add("description", _Text(_description(entry, base_url)))
         event.add("location", _Text(_location(entry)))
     if entry.lat is not None and entry.lon is not None and entry.format != "online":
         event.add("geo", (entry.lat, entry.lon))
@@ -192,7 +196,12 @@ def _rrule(recurrence: str, zone: ZoneInfo) -> vRecur:
     return vRecur.from_ical(with_utc_until(recurrence.strip().removeprefix("RRULE:"), zone))
 
 
-def _description(entry: FeedEntry) -> str:
+def checkin_link(base_url: str, event_id: int) -> str:
+    """The page where its person says how an occurrence went (signed in there)."""
+    return f"{base_url}/me/checkin/{event_id}"
+
+
+def _description(entry: FeedEntry, base_url: str) -> str:
     parts = []
     if entry.status == "cancelled":
         parts.append("This event has been cancelled.")
@@ -205,6 +214,7 @@ def _description(entry: FeedEntry) -> str:
         parts.append(WHY_PREFIX + explanation)
     if entry.online_url and entry.format != "in_person":
         parts.append(f"Join online: {entry.online_url}")
+    parts.append(CHECKIN_PREFIX + checkin_link(base_url, entry.event_id))
     return "\n\n".join(parts)
 
 

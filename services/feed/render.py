@@ -53,7 +53,7 @@ from shared.suggestions import cap_profile, scoring_event
 log = logging.getLogger("lowkey.feed")
 
 # Bump when the same data would render to other bytes, so stored renders are replaced.
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 CALENDAR_NAME = "lowkey"
 FeedFormat = Literal["in_person", "online", "hybrid"]
 # The best-scored matches a render reads: far more than a window can show (12 weeks x

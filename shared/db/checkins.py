@@ -123,6 +123,20 @@ SELECT c.id, c.event_id, e.title, c.occurrence, c.answer, c.intensity, c.comfort
        c.answered_at
 FROM checkins c LEFT JOIN events e ON e.id = c.event_id WHERE c.id = $1
 """
+# Occurrences recorded as matches for the profile that have started and not ended before
+# $2 (a bound: shared.checkins decides what may be answered), with the answer given.
+RECORDED_OCCURRENCES = """
+SELECT e.id, e.starts_at, e.ends_at, e.timezone, e.recurrence, e.title, o.starts_at AS local,
+       c.answer
+FROM match_occurrences o
+JOIN events e ON e.id = o.event_id
+LEFT JOIN checkins c
+    ON c.profile_id = o.profile_id AND c.event_id = o.event_id AND c.occurrence = o.starts_at
+WHERE o.profile_id = $1 AND o.ends_at_utc >= $2 AND o.starts_at_utc <= $3
+  AND ($4::bigint IS NULL OR o.event_id = $4)
+ORDER BY o.starts_at_utc DESC, o.event_id
+LIMIT $5
+"""
 LIST_CHANGES = """
 SELECT id, kind, from_level, to_level, reason, checkin_ids, pause_ends_at, ended_early,
        created_at
@@ -136,6 +150,13 @@ class EventTimes(NamedTuple):
     ends_at: datetime
     timezone: str
     recurrence: str | None
+
+
+class RecordedOccurrence(NamedTuple):
+    event: EventTimes
+    title: str
+    local_start: datetime  # naive, in the event's zone: the check-in's `occurrence`
+    answer: str | None  # the answer given, if any
 
 
 class ProfileState(NamedTuple):
@@ -201,6 +222,24 @@ async def match_record(
     """(intensity, comfort level) at the occurrence's start, if it was a match then."""
     row = await conn.fetchrow(SELECT_RECORD, profile_id, event_id, local_start)
     return None if row is None else (row["intensity"], row["comfort_level"])
+
+
+async def recorded_occurrences(
+    conn: asyncpg.Connection,
+    profile_id: int,
+    ended_after: datetime,
+    started_by: datetime,
+    event_id: int | None = None,
+    limit: int = 50,
+) -> list[RecordedOccurrence]:
+    """The profile's recorded occurrences (of one event, or all) that started by
+    `started_by` and end after `ended_after`, newest first, with the answer given."""
+    rows = await conn.fetch(
+        RECORDED_OCCURRENCES, profile_id, ended_after, started_by, event_id, limit
+    )
+    return [
+        RecordedOccurrence(EventTimes(*r[:5]), r["title"], r["local"], r["answer"]) for r in rows
+    ]
 
 
 async def lock_state(conn: asyncpg.Connection, profile_id: int) -> ProfileState | None:

@@ -13,11 +13,14 @@ from litestar import Request, Response, Router
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.static_files import create_static_files_router
 
-from services.api.pages.me import MePages, SignInPages
+from services.api.pages.buddy import BuddyPages
+from services.api.pages.checkins import CheckinPages
+from services.api.pages.me import MePages
 from services.api.pages.private_link import PrivateLinkPages
 from services.api.pages.public import PublicPages
 from services.api.pages.render import page
 from services.api.pages.session import SignInNeeded, csrf_middleware, to_sign_in
+from services.api.pages.sign_in import SignInPages
 from services.api.pages.start import StartPages
 from shared.http.problems import LowkeyError
 
@@ -60,7 +63,15 @@ def _problem(request: Request[Any, Any, Any], exc: LowkeyError) -> Response[str]
 
 PEOPLE = Router(
     path="/",
-    route_handlers=[PublicPages, StartPages, SignInPages, MePages, PrivateLinkPages],
+    route_handlers=[
+        PublicPages,
+        StartPages,
+        SignInPages,
+        MePages,
+        CheckinPages,
+        BuddyPages,
+        PrivateLinkPages,
+    ],
     middleware=[csrf_middleware],
     exception_handlers={
         SignInNeeded: to_sign_in,

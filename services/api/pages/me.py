@@ -1,7 +1,8 @@
 """/me: a person's own page, signed in with their private key. Suggestions as their feed
-shows them, "not for me" with undo, the answers to edit, a new calendar link, their data
-to download, everything deleted. Every change goes through the JSON API's own /v1/me
-handler (`.fn`), so a page does exactly what the API does, rules and SQL alike.
+shows them, "not for me" with undo, the check-ins and the trusted person (their forms in
+checkins.py and buddy.py), the answers to edit, a new calendar link, their data to
+download, everything deleted. Every change goes through the JSON API's own handler
+(`.fn`), so a page does exactly what the API does, rules and SQL alike.
 """
 
 from __future__ import annotations
@@ -16,31 +17,35 @@ from litestar.response import Redirect
 
 from services.api.me import MeController
 from services.api.pages import answers as form
+from services.api.pages.checkin_view import checkins_of
 from services.api.pages.choices import reach_choices
-from services.api.pages.render import page
+from services.api.pages.render import local_date, page
 from services.api.pages.session import (
     SignedIn,
     cleared_cookie,
     end_session,
-    profile_for_key,
     require_signed_in,
     signed_in,
-    start_session,
     take_key_once,
 )
 from services.api.pages.words import (
     ACCESS_WORDS,
+    CHECKIN_BUTTONS,
+    CHECKIN_SAID,
+    CHECKIN_THANKS,
     COMFORT_LEVELS,
     currencies_for,
     language_name,
     zone_names,
 )
 from services.api.ratelimit import me_write_limit
+from shared.db.buddies import read_buddy
 from shared.db.events import get_event
 from shared.db.feeds import feed_rows
 from shared.db.hidden import hidden_events
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
-from shared.http.problems import NotFound, TooManyRequests
+from shared.http.problems import NotFound
+from shared.models.buddies import Buddy
 from shared.models.profiles import ProfileUpdate, ProfileWithFeed
 from shared.scoring import availability_from_wire, feed_window
 from shared.settings import Settings
@@ -62,7 +67,7 @@ EDIT_READERS = (
 )
 
 
-async def _profile(person: SignedIn, settings: Settings, pool: Any) -> ProfileWithFeed:
+async def profile_of(person: SignedIn, settings: Settings, pool: Any) -> ProfileWithFeed:
     """GET /v1/me's answer for this person."""
     profile: ProfileWithFeed = await MeController.read.fn(
         None, caller=person.caller, settings=settings, pool=pool
@@ -70,8 +75,9 @@ async def _profile(person: SignedIn, settings: Settings, pool: Any) -> ProfileWi
     return profile
 
 
-async def _limited(request: Request[Any, Any, Any], person: SignedIn) -> None:
-    """The rate limit /v1/me writes have, counted in the same bucket."""
+async def write_limit(request: Request[Any, Any, Any], person: SignedIn) -> None:
+    """The rate limit /v1/me writes have, counted in the same bucket (a handler's `.fn`
+    skips its guards, so every page that changes something calls this first)."""
     request.state.caller = person.caller
     await me_write_limit(request, request.route_handler)
 
@@ -103,53 +109,6 @@ def qr_svg(text: str) -> str:
     return svg.replace("<svg ", '<svg role="img" aria-label="QR code of your calendar link" ', 1)
 
 
-class SignInPages(Controller):
-    path = "/me"
-    include_in_schema = False
-
-    @get("/sign-in")
-    async def sign_in_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        if await signed_in(request) is not None:
-            return Redirect("/me", status_code=303)
-        return page(request, "sign_in.html", {"nav": "me"})
-
-    @post("/sign-in", status_code=303)
-    async def sign_in(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        posted = await request.form()
-        key = str(posted.get("key", ""))
-        try:
-            profile_id = await profile_for_key(request, key)
-        except TooManyRequests as exc:
-            return page(
-                request,
-                "sign_in.html",
-                {
-                    "nav": "me",
-                    "error": "Too many tries from here just now. Please wait a "
-                    "minute and try again.",
-                },
-                status_code=429,
-                headers=exc.headers,
-            )
-        if profile_id is None:
-            return page(
-                request,
-                "sign_in.html",
-                {
-                    "nav": "me",
-                    "error": "That key did not open a page. Check it and try again: "
-                    "it starts with lk_usr_.",
-                },
-                status_code=401,
-            )
-        cookie = await start_session(request, profile_id, key.strip())
-        return Redirect("/me", status_code=303, cookies=[cookie])
-
-    @get("/deleted")
-    async def deleted(self, request: Request[Any, Any, Any]) -> Response[str]:
-        return page(request, "deleted.html", {"nav": "home"})
-
-
 class MePages(Controller):
     path = "/me"
     include_in_schema = False
@@ -161,39 +120,7 @@ class MePages(Controller):
         person = await signed_in(request)
         if person is None:
             return Redirect("/me/sign-in", status_code=303)
-        profile = await _profile(person, settings, pool)
-        now = datetime.now(UTC)
-        window = feed_window(profile.timezone, now)
-        async with pool.acquire() as conn:
-            rows = await feed_rows(conn, person.profile_id, over_after=window.start)
-            hidden = await hidden_events(conn, person.profile_id)
-            hidden_titles = {}
-            for item in hidden:
-                event = await get_event(conn, item.event_id)
-                if event is not None:
-                    hidden_titles[item.event_id] = event.title
-        weeks = weekly_suggestions(
-            rows,
-            timezone=profile.timezone,
-            max_events_per_week=profile.max_events_per_week,
-            availability=availability_from_wire(msgspec.to_builtins(profile.availability)),
-            now=now,
-            hidden={h.event_id for h in hidden},
-        )
-        notice = _notice(request, hidden_titles)
-        return page(
-            request,
-            "me.html",
-            {
-                "nav": "me",
-                "signed_in": True,
-                "profile": profile,
-                "weeks": weeks,
-                "hidden": hidden_titles,
-                "notice": notice,
-                "this_monday": window.start.date(),
-            },
-        )
+        return await me_page(request, person, settings, pool)
 
     @post("/sign-out", status_code=303)
     async def sign_out(self, request: Request[Any, Any, Any], settings: SettingsDep) -> Response:
@@ -207,7 +134,7 @@ class MePages(Controller):
         self, request: Request[Any, Any, Any], settings: SettingsDep, pool: PoolDep
     ) -> Response[Any]:
         person = await require_signed_in(request)
-        profile = await _profile(person, settings, pool)
+        profile = await profile_of(person, settings, pool)
         show_key = await take_key_once(request, person)
         return page(
             request,
@@ -228,7 +155,7 @@ class MePages(Controller):
         self, request: Request[Any, Any, Any], settings: SettingsDep, pool: PoolDep
     ) -> Response[Any]:
         person = await require_signed_in(request)
-        await _limited(request, person)
+        await write_limit(request, person)
         await MeController.rotate_feed.fn(
             None, caller=person.caller, settings=settings, pool=pool, idempotency_key=None
         )
@@ -267,7 +194,7 @@ class MePages(Controller):
         hide: bool,
     ) -> Response[Any]:
         person = await require_signed_in(request)
-        await _limited(request, person)
+        await write_limit(request, person)
         try:
             await MeController._change_hidden(
                 cast(MeController, None), event_id, person.caller, settings, pool, queue, hide=hide
@@ -281,7 +208,7 @@ class MePages(Controller):
         self, request: Request[Any, Any, Any], settings: SettingsDep, pool: PoolDep
     ) -> Response[Any]:
         person = await require_signed_in(request)
-        profile = await _profile(person, settings, pool)
+        profile = await profile_of(person, settings, pool)
         answers = form.answers_of_profile(profile)
         return await _answers_page(request, answers, profile, pool)
 
@@ -306,9 +233,9 @@ class MePages(Controller):
             except msgspec.ValidationError:
                 errors["where"] = form.PROBLEMS["where"]
         if update is None:
-            profile = await _profile(person, settings, pool)
+            profile = await profile_of(person, settings, pool)
             return await _answers_page(request, answers, profile, pool, errors, status_code=422)
-        await _limited(request, person)
+        await write_limit(request, person)
         try:
             # PATCH /v1/me's own handler: the merged profile is checked by ProfileCreate.
             await MeController.update.fn(
@@ -318,7 +245,7 @@ class MePages(Controller):
             message = str(exc)
             field = next((f for w, f in form.FIELD_OF_WIRE.items() if w in message), "where")
             errors[field] = form.PROBLEMS[field]
-            profile = await _profile(person, settings, pool)
+            profile = await profile_of(person, settings, pool)
             return await _answers_page(request, answers, profile, pool, errors, status_code=422)
         return Redirect("/me?saved=1#notice", status_code=303)
 
@@ -373,10 +300,77 @@ class MePages(Controller):
         return Redirect("/me/deleted", status_code=303, cookies=[cleared_cookie(settings)])
 
 
-def _notice(request: Request[Any, Any, Any], titles: dict[int, str]) -> dict[str, Any] | None:
+async def me_page(
+    request: Request[Any, Any, Any],
+    person: SignedIn,
+    settings: Settings,
+    pool: Any,
+    *,
+    buddy_errors: form.Errors | None = None,
+    code: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    """/me: the suggestions as the feed shows them, the check-ins open and given, the
+    trusted person, and the rest; with the code form's problems when it was refused."""
+    profile = await profile_of(person, settings, pool)
+    now = datetime.now(UTC)
+    window = feed_window(profile.timezone, now)
+    async with pool.acquire() as conn:
+        rows = await feed_rows(conn, person.profile_id, over_after=window.start)
+        hidden = await hidden_events(conn, person.profile_id)
+        hidden_titles = {}
+        for item in hidden:
+            event = await get_event(conn, item.event_id)
+            if event is not None:
+                hidden_titles[item.event_id] = event.title
+        checkins = await checkins_of(conn, person.profile_id, now)
+        buddy = await read_buddy(conn, person.profile_id)
+    weeks = weekly_suggestions(
+        rows,
+        timezone=profile.timezone,
+        max_events_per_week=profile.max_events_per_week,
+        availability=availability_from_wire(msgspec.to_builtins(profile.availability)),
+        now=now,
+        hidden={h.event_id for h in hidden},
+    )
+    return page(
+        request,
+        "me.html",
+        {
+            "nav": "me",
+            "signed_in": True,
+            "profile": profile,
+            "weeks": weeks,
+            "hidden": hidden_titles,
+            "notice": _notice(request, hidden_titles, buddy),
+            "this_monday": window.start.date(),
+            "checkins": checkins,
+            "buttons": CHECKIN_BUTTONS,
+            "said": CHECKIN_SAID,
+            "buddy": buddy,
+            "buddy_since": None if buddy is None else local_date(buddy.since, profile.timezone),
+            "errors": buddy_errors or {},
+            "code": code,
+        },
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _notice(
+    request: Request[Any, Any, Any], titles: dict[int, str], buddy: Buddy | None
+) -> dict[str, Any] | None:
     query = request.query_params
     if query.get("saved") == "1":
         return {"kind": "saved"}
+    said = query.get("said", "")
+    if said in CHECKIN_THANKS:
+        return {"kind": "said", "words": CHECKIN_THANKS[said]}
+    if query.get("linked") == "1" and buddy is not None:
+        return {"kind": "linked", "name": buddy.display_name}
+    if query.get("unlinked") == "1" and buddy is None:
+        return {"kind": "unlinked"}
     for kind in ("hidden", "shown"):
         raw = query.get(kind, "")
         if raw.isdigit() and len(raw) < 19:

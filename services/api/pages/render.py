@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response
@@ -38,6 +39,11 @@ def long_date(moment: datetime) -> str:
 
 def clock(moment: datetime) -> str:
     return f"{moment:%H:%M}"
+
+
+def local_date(moment: datetime, timezone: str) -> str:
+    """An aware instant as the date it was in `timezone`: 'Tuesday 1 December 2026'."""
+    return long_date(moment.astimezone(ZoneInfo(timezone)))
 
 
 @lru_cache(maxsize=1)

@@ -5,9 +5,11 @@ loopback), the CSRF check every page form passes, and the rate limit on sign-in 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response
 from litestar.config.csrf import CSRFConfig
@@ -38,6 +40,9 @@ SESSION_DAYS = 30
 # a 192-bit key, and a brake on anyone trying.
 SIGN_IN_ATTEMPTS_PER_MINUTE = 10
 SIGN_IN_PATH = "/me/sign-in"
+HOME_PATH = "/me"
+# Where signing in may lead back to: a page under /me, nothing else (never another site).
+NEXT_PAGE = re.compile(r"/me(/[a-z0-9-]{1,40}){0,3}")
 
 
 class SignInNeeded(Exception):
@@ -171,10 +176,25 @@ async def profile_for_key(request: Request[Any, Any, Any], key: str) -> int | No
         )
 
 
+def next_page(value: object) -> str:
+    """Where to go once signed in: `value` when it is a page under /me, else /me."""
+    return value if isinstance(value, str) and NEXT_PAGE.fullmatch(value) else HOME_PATH
+
+
+def sign_in_path(back_to: str) -> str:
+    """The sign-in page, leading back to `back_to` when that is a page under /me."""
+    back_to = next_page(back_to)
+    if back_to == HOME_PATH:
+        return SIGN_IN_PATH
+    return f"{SIGN_IN_PATH}?{urlencode({'next': back_to})}"
+
+
 def to_sign_in(request: Request[Any, Any, Any], _: SignInNeeded) -> Response[Any]:
+    # A page asked for (GET) is where signing in leads back to; a form's target is not.
+    target = sign_in_path(request.url.path) if request.method == "GET" else SIGN_IN_PATH
     if request.headers.get("hx-request"):
-        return Response(content=None, status_code=200, headers={"HX-Redirect": SIGN_IN_PATH})
-    return Redirect(SIGN_IN_PATH, status_code=303)
+        return Response(content=None, status_code=200, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
 
 
 def csrf_middleware(app: ASGIApp) -> ASGIApp:

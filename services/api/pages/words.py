@@ -109,3 +109,22 @@ def zone_names() -> tuple[str, ...]:
 
 def currencies_for(in_reach: Iterable[str]) -> list[str]:
     return sorted(set(COMMON_CURRENCIES) | set(in_reach))
+
+
+# The three check-in answers as buttons, as said back, and the kind word after each.
+CHECKIN_BUTTONS = {
+    "went_fine": "It went fine",
+    "too_much": "It was too much",
+    "didnt_go": "I didn't go",
+}
+CHECKIN_SAID = {
+    "went_fine": "it went fine",
+    "too_much": "it was too much",
+    "didnt_go": "you didn't go",
+}
+CHECKIN_THANKS = {
+    "went_fine": "Good to hear. Well done for going.",
+    "too_much": "Thank you for saying so. Going at all took something, and some days are a "
+    "lot. Take it gently.",
+    "didnt_go": "That's all right. Nothing changes because of it, and there will be other times.",
+}
