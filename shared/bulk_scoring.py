@@ -14,7 +14,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from shared.bulk_tables import EventTable, ProfileTable, Vocabulary
+from shared.bulk_tables import SUPPORT_COUNT, EventTable, ProfileTable, Vocabulary
 from shared.geodesy import CHORD_MAX_KM, CHORD_TOLERANCE_KM, chord_to_arc_km, distances_km
 from shared.scoring import ScoringEvent, ScoringProfile, is_over
 
@@ -41,6 +41,7 @@ class Matches(msgspec.Struct, frozen=True):
     interest: FloatArray
     comfort_gap: IntArray
     explanation_code: npt.NDArray[np.int32]
+    support: FloatArray  # -1 when not counted (scoring.support_score is None)
     texts: list[str]
 
     def __len__(self) -> int:
@@ -97,7 +98,7 @@ EVENTS_PER_BATCH = 200  # at most; < 2**16, so batch positions fit 16 bits
 PAIRS_PER_BATCH = 5_000_000
 
 
-_DTYPES = (np.int64, np.int64, np.float64, np.bool_, np.float64, np.int64, np.int32)
+_DTYPES = (np.int64, np.int64, np.float64, np.bool_, np.float64, np.int64, np.int32, np.float64)
 
 
 def _matches(columns: list[list[npt.NDArray[np.generic]]], texts: list[str]) -> Matches:
@@ -105,7 +106,7 @@ def _matches(columns: list[list[npt.NDArray[np.generic]]], texts: list[str]) -> 
         np.concatenate(parts).astype(t, copy=False)
         for parts, t in zip(columns, _DTYPES, strict=True)
     ]
-    return Matches(c[0], c[1], c[2], c[3], c[4], c[5], c[6], texts)
+    return Matches(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], texts)
 
 
 def _pairs(ev: EventTable, pr: ProfileTable, rows: IntArray) -> tuple[IntArray, IntArray]:
@@ -176,6 +177,11 @@ def _score_batch(
         shared |= (w_j > 0).astype(np.int64) << j
     interest = np.where(pr.has_interests[pp], 1.0 - miss, 0.5)
     gap = pr.comfort[pp] - ev.intensity[pe]
+    sought, given = pr.seeking[pp], ev.support[pe]
+    counted = (sought != 0) & (given != 0)
+    support = np.where(
+        counted, SUPPORT_COUNT[sought & given] / np.maximum(SUPPORT_COUNT[sought], 1), -1.0
+    )
 
     sel = np.arange(len(pp))
     if (np.diff(pe) < 0).any():
@@ -192,6 +198,7 @@ def _score_batch(
         interest[sel],
         gap[sel],
         _explanation_codes(ev, pe - rows[0], rows[0], shared[sel], texts),
+        support[sel],
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.geodesy import ecef_km, gaussian_radius_km
+from shared.models.support import SUPPORT_KINDS
 from shared.reach_grid import ReachGrid
 from shared.scoring import (
     AvailabilityWindow,
@@ -26,6 +27,14 @@ from shared.scoring import (
 )
 
 Words = npt.NDArray[np.uint64]  # (n_words, rows): bit i of the set, word i // 64
+# The support vocabulary's kinds, one bit each (SPEC "Support": four kinds).
+_SUPPORT_BIT = {kind: 1 << i for i, kind in enumerate(SUPPORT_KINDS)}
+SUPPORT_COUNT = np.array([bin(m).count("1") for m in range(1 << len(SUPPORT_KINDS))], np.int64)
+
+
+def support_bits(kinds: Iterable[Iterable[str]]) -> npt.NDArray[np.int64]:
+    """A bit set per row of the support kinds it names."""
+    return np.array([sum(_SUPPORT_BIT[k] for k in set(row)) for row in kinds], np.int64)
 
 
 class Vocabulary(msgspec.Struct, frozen=True):
@@ -87,6 +96,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
     radius: npt.NDArray[np.float64]
     comfort: npt.NDArray[np.int64]
     max_intensity: npt.NDArray[np.int64]  # comfort level, +1 when open to stretch
+    seeking: npt.NDArray[np.int64]  # bit i: SUPPORT_KINDS[i] is sought
     in_person: npt.NDArray[np.bool_]
     online: npt.NDArray[np.bool_]
     online_idx: npt.NDArray[np.int64]
@@ -139,6 +149,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
             radius=radius,
             comfort=comfort,
             max_intensity=comfort + np.array([p.open_to_stretch for p in ps], np.int64),
+            seeking=support_bits([p.seeking for p in ps]),
             in_person=takes_in_person[order],
             online=online,
             online_idx=np.flatnonzero(online).astype(np.int64),
@@ -225,6 +236,7 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
     minute_offsets: npt.NDArray[np.int64]
     minute_counts: npt.NDArray[np.int64]
     minutes: npt.NDArray[np.int64]
+    support: npt.NDArray[np.int64]  # bit i: SUPPORT_KINDS[i] is given
     hidden_keys: npt.NDArray[np.int64]  # event row * profiles + profile row, sorted
     descriptions: list[str]
     tag_names: list[tuple[str, ...]]  # distinct tags as explanations name them
@@ -283,6 +295,7 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
             minute_offsets=offsets,
             minute_counts=counts,
             minutes=np.array(flat, np.int64),
+            support=support_bits([e.support for e in events]),
             hidden_keys=np.array(sorted(hidden), np.int64),
             descriptions=[describe_event(e) for e in events],
             tag_names=[tuple(describe_tags((t,)) for t in dict.fromkeys(e.tags)) for e in events],

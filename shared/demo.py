@@ -193,6 +193,23 @@ FIRST_VISITS: dict[str, dict[str, object]] = {
         "what_to_bring": "closed shoes",
     },
 }
+# The support demo events give and demo users would like (SPEC "Support"), by index so
+# the rest of the city stays as it was; "not said" is the most common answer.
+SUPPORT_MIX: tuple[tuple[str, ...], ...] = (
+    (),
+    ("companionship",),
+    (),
+    ("emotional", "companionship"),
+    ("informational",),
+    ("practical", "informational"),
+)
+SEEKING_MIX: tuple[tuple[str, ...], ...] = (
+    (),
+    ("companionship",),
+    (),
+    ("emotional",),
+    ("informational", "practical"),
+)
 # Every fifth demo profile (not the demo user) keeps a discreet calendar.
 DISCREET_EVERY = 5
 DISCREET_LABELS = ("Plans", "Evenings", "Week ahead")
@@ -241,6 +258,7 @@ def _event(rng: random.Random, i: int, today: date) -> EventCreate:
             "accessibility": rng.sample(NEEDS, rng.randint(0, 3)),
             "languages": ["en"],
             "first_visit": _first_visit(place, i, online),
+            "support": list(SUPPORT_MIX[i % len(SUPPORT_MIX)]),
         },
         EventCreate,
     )
@@ -279,6 +297,7 @@ def _profile(rng: random.Random, n: int) -> ProfileCreate:
             "timezone": TZ,
             "max_events_per_week": rng.choice([1, 2, 3]),
             **_calendar_style(n),
+            "seeking": list(SEEKING_MIX[n % len(SEEKING_MIX)]),
         },
         ProfileCreate,
     )

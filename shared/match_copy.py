@@ -28,6 +28,7 @@ _FIELDS = (
     ("interest_score", ">f4", 4),
     ("comfort_gap", ">i2", 2),
     ("explanation_id", ">i4", 4),
+    ("support", ">f4", 4),
 )
 assert tuple(name for name, _, _ in _FIELDS) == COLUMNS
 
@@ -90,6 +91,7 @@ def encode(matches: Matches, explanation_ids: npt.NDArray[np.int32]) -> memoryvi
         "interest_score": matches.interest,
         "comfort_gap": matches.comfort_gap,
         "explanation_id": explanation_ids[matches.explanation_code],
+        "support": matches.support,
     }
     order, with_km = copy_order(matches)
     groups = ((_WITH_KM, order[:with_km]), (_WITHOUT_KM, order[with_km:]))

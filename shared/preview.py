@@ -24,6 +24,7 @@ from shared.models.weights import (
     PreviewMatch,
     PreviewResult,
     PreviewUser,
+    WeightSet,
 )
 from shared.scoring import Weights
 from shared.timeutil import Refusal, stored_schedule
@@ -166,11 +167,15 @@ def _histogram(score: np.ndarray) -> list[int]:
 
 
 async def run_preview(
-    pool: asyncpg.Pool, candidate: Weights, *, sample_size: int, seed: int
+    pool: asyncpg.Pool, candidate: Weights | WeightSet, *, sample_size: int, seed: int
 ) -> PreviewResult:
-    """The sample, its pairs and the active weights in one snapshot; then the ranks."""
+    """The sample, its pairs and the active weights in one snapshot; then the ranks. A
+    weight set that leaves out later weights (`support`, `together_bonus`) keeps the
+    active version's, as a PUT of it would."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         version, active = await active_weights(conn)
+        if isinstance(candidate, WeightSet):
+            candidate = candidate.to_weights(active)
         profile_ids = await sample_profile_ids(conn, seed=seed, size=sample_size)
         if len(profile_ids) < MIN_SAMPLE:
             raise SampleTooSmall(len(profile_ids))

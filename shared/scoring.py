@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from shared.models.support import shared_support_words
 from shared.timeutil import Refusal, Schedule, stored_schedule
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -37,6 +38,8 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True):
     online_score: float = 0.6
     stretch_penalty: float = 0.4
     min_score: float = 0.3
+    support: float = 1.0
+    together_bonus: float = 0.1
 
 
 class AvailabilityWindow(msgspec.Struct, frozen=True):
@@ -92,6 +95,7 @@ class ScoringEvent(msgspec.Struct, frozen=True, kw_only=True):
     currency: str = "EUR"
     languages: tuple[str, ...] = ()
     accessibility: tuple[str, ...] = ()
+    support: tuple[str, ...] = ()  # the kinds of support it gives (SPEC "Support")
 
 
 class ScoringProfile(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +114,7 @@ class ScoringProfile(msgspec.Struct, frozen=True, kw_only=True):
     availability: tuple[AvailabilityWindow, ...] = ()
     timezone: str = "UTC"
     max_events_per_week: int = 3
+    seeking: tuple[str, ...] = ()  # the kinds of support the user would like
     hidden_event_ids: frozenset[int] = frozenset()
 
 
@@ -123,6 +128,9 @@ class PairScore(msgspec.Struct, frozen=True, kw_only=True):
     interest: float  # noisy-OR of the shared interests (0.5 without interests)
     comfort_gap: int  # comfort level minus the event's intensity; -1 for a stretch
     explanation: str  # without the distance: the feed's text
+    # |seeking & support| / |seeking|; None when not counted (the user seeks nothing, or the
+    # event declares no support: unknown is not none), so such pairs score as before.
+    support: float | None = None
 
 
 def size_level(group_size: int) -> int:
@@ -357,7 +365,16 @@ def score_pair(
         interest=interest_score(event.tags, profile.interests),
         comfort_gap=profile.comfort_level - event.intensity,
         explanation=explanation(event, shared),
+        support=support_score(profile.seeking, event.support),
     )
+
+
+def support_score(seeking: Sequence[str], support: Sequence[str]) -> float | None:
+    """The support component, or None when it is left out of the mean."""
+    wanted = set(seeking)
+    if not wanted or not support:
+        return None
+    return len(wanted & set(support)) / len(wanted)
 
 
 def describe_event(event: ScoringEvent) -> str:
@@ -402,8 +419,22 @@ def format_distance(distance_km: float | None) -> str:
 
 
 def with_distance(explanation_text: str, distance_km: float | None) -> str:
-    """The API's explanation: the distance first, then the stored (feed) text."""
+    """The distance first, then the stored (feed) text."""
     return f"{format_distance(distance_km)} · {explanation_text}"
+
+
+def api_explanation(
+    explanation_text: str,
+    distance_km: float | None,
+    seeking: Sequence[str],
+    support: Sequence[str],
+) -> str:
+    """The API's explanation: the distance, the stored (feed) text, then the support the
+    user would like that the event gives, in plain words (never in the feed: it would tell
+    what the user seeks)."""
+    text = with_distance(explanation_text, distance_km)
+    words = shared_support_words(seeking, support)
+    return text if words is None else f"{text} · {words} on offer"
 
 
 def feed_window(timezone: str, now: datetime, weeks: int = CAP_WEEKS) -> FeedWindow:

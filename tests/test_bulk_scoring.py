@@ -37,6 +37,7 @@ def as_dict(m: Matches) -> dict[tuple[int, int], tuple]:
             m.interest[i],
             int(m.comfort_gap[i]),
             texts[i],
+            float(m.support[i]),
         )
         for i in range(len(m))
     }
@@ -45,8 +46,9 @@ def as_dict(m: Matches) -> dict[tuple[int, int], tuple]:
 def assert_same(bulk: dict, pairs: dict) -> None:
     assert bulk.keys() == pairs.keys()
     for key, r in pairs.items():
-        km, online, interest, gap, text = bulk[key]
+        km, online, interest, gap, text, support = bulk[key]
         assert (online, gap) == (r.online, r.comfort_gap), key
+        assert support == (-1.0 if r.support is None else pytest.approx(r.support)), key
         assert interest == pytest.approx(r.interest, abs=1e-9), key
         assert (km is None) == (r.distance_km is None), key
         if km is not None:
@@ -143,3 +145,23 @@ def test_series_availability_over_the_window_in_several_zones() -> None:
         expected = per_pair(events, profiles, now)
         assert len(expected) > 200
         assert_same(bulk, expected)
+
+
+def test_support_is_counted_only_when_sought_and_declared() -> None:
+    # Every kind of mix: nothing sought, nothing declared, some shared, none shared.
+    city = build_city(150, 60, seed=5)
+    kinds = ("emotional", "practical", "informational", "companionship")
+    rng = np.random.default_rng(3)
+
+    def some() -> tuple[str, ...]:
+        return tuple(k for k in kinds if rng.random() < 0.4)
+
+    events = [msgspec.structs.replace(e, support=some()) for e in city.events]
+    profiles = [
+        msgspec.structs.replace(p, seeking=some(), radius_km=p.radius_km * 3) for p in city.profiles
+    ]
+    bulk = as_dict(score_all(events, profiles, now=city.now))
+    expected = per_pair(events, profiles, city.now)
+    assert_same(bulk, expected)
+    values = {r.support for r in expected.values()}
+    assert None in values and 0.0 in values and 1.0 in values and len(values) > 4

@@ -46,6 +46,7 @@ async def test_payload_round_trips_through_postgresql(pool: asyncpg.Pool, db_cle
         assert row["comfort_gap"] == found.comfort_gap[i]
         assert row["interest_score"] == pytest.approx(found.interest[i], abs=1e-6)
         assert row["kept"] is False
+        assert row["support"] == pytest.approx(found.support[i], abs=1e-6)
         if math.isnan(found.distance_km[i]):
             assert row["distance_km"] is None
         else:
@@ -99,7 +100,7 @@ def test_copy_order_is_the_key_order_whatever_the_input_order() -> None:
         return Matches(
             m.profile_id[pick] * (1 + shift), m.event_id[pick], m.distance_km[pick],
             m.online[pick], m.interest[pick], m.comfort_gap[pick], m.explanation_code[pick],
-            m.texts,
+            m.support[pick], m.texts,
         )  # fmt: skip
 
     ids = np.arange(1, len(found.texts) + 1, dtype=np.int32)

@@ -91,7 +91,8 @@ async def test_posted_event_is_matched_with_the_api_shape(
     # Shown to 10 m (the home point itself is kept to ~100 m).
     assert match["distance_km"] == pytest.approx(km, abs=0.005)
     assert match["distance_km"] == round(match["distance_km"], 2)
-    assert set(match["components"]) == {"distance", "interest", "comfort"}
+    assert set(match["components"]) == {"distance", "interest", "comfort", "support"}
+    assert match["components"]["support"] is None  # nothing sought, nothing declared
     assert match["components"]["interest"] == pytest.approx(0.9, abs=1e-6)
     assert match["explanation"] == (
         f"{km:.1f} km away · board games · small, quiet, structured group, talking optional,"

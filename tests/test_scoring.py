@@ -25,6 +25,7 @@ from shared.scoring import (
     interest_score,
     is_eligible,
     next_occurrence_start,
+    support_score,
     weekly_cap,
     with_distance,
 )
@@ -92,7 +93,8 @@ def test_intensity_table(
 
 
 def test_default_weights_are_the_specs() -> None:
-    assert msgspec.structs.astuple(W) == (1, 1, 1, 5, 0.6, 0.4, 0.3)
+    # distance, interest, comfort, decay, online, stretch, min_score, support, together_bonus
+    assert msgspec.structs.astuple(W) == (1, 1, 1, 5, 0.6, 0.4, 0.3, 1, 0.1)
 
 
 def test_interest_is_noisy_or_of_shared_tags() -> None:
@@ -496,3 +498,23 @@ def test_never_eligible_when_excluded(
         e = msgspec.structs.replace(e, accessibility=("step_free",))
     assert not is_eligible(p, e, km, now=NOW)
     assert scored(p, e, Weights(min_score=0), km, now=NOW) is None
+
+
+def test_support_is_the_share_of_what_is_sought_and_left_out_when_unknown() -> None:
+    assert support_score([], ["emotional"]) is None  # seeks nothing
+    assert support_score(["emotional"], []) is None  # declares nothing: unknown, not none
+    assert support_score(["emotional", "practical"], ["practical", "companionship"]) == 0.5
+    assert support_score(["emotional"], ["practical"]) == 0.0
+    plain = scored(profile(), event(), W, 1.84, now=NOW)
+    # Not counted: the pair scores exactly as it would without the support component.
+    declared = scored(profile(), event(support=("practical",)), W, 1.84, now=NOW)
+    assert plain is not None and declared is not None and declared.score == plain.score
+    sought = profile(seeking=("practical", "emotional"))
+    half = scored(sought, event(support=("practical",)), W, 1.84, now=NOW)
+    assert half is not None and half.support == 0.5
+    assert half.score == pytest.approx((plain.distance + plain.interest + plain.comfort + 0.5) / 4)
+    heavy = scored(sought, event(support=("practical",)), Weights(support=3), 1.84, now=NOW)
+    assert heavy is not None
+    assert heavy.score == pytest.approx(
+        (plain.distance + plain.interest + plain.comfort + 3 * 0.5) / 6
+    )

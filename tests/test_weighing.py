@@ -9,6 +9,7 @@ import asyncio
 import math
 
 import asyncpg
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,17 +18,18 @@ from shared.scoring import PairScore, Weights
 from tests.weighing import weigh
 
 # One row per case: parts as stored (real, boolean, smallint) and a weight set each
-# (`weigh_match("m")` reads both from the same row).
+# (`weigh_match("m")` reads both from the same row; the weight of support is `support_w`).
+_CALL = "m.support_w,".join(weigh_match("m").rsplit("m.support,", 1))
 WEIGH_ALL = f"""
 WITH cases AS (
-    SELECT * FROM unnest($1::real[], $2::boolean[], $3::real[], $4::smallint[],
-                         $5::float8[], $6::float8[], $7::float8[], $8::float8[],
-                         $9::float8[], $10::float8[])
-        AS t(distance_km, online, interest_score, comfort_gap, distance, interest, comfort,
-             distance_decay_km, online_score, stretch_penalty)
+    SELECT * FROM unnest($1::real[], $2::boolean[], $3::real[], $4::smallint[], $5::real[],
+                         $6::float8[], $7::float8[], $8::float8[], $9::float8[],
+                         $10::float8[], $11::float8[], $12::float8[])
+        AS t(distance_km, online, interest_score, comfort_gap, support, distance, interest,
+             comfort, support_w, distance_decay_km, online_score, stretch_penalty)
 )
-SELECT (s).score, (s).distance, (s).comfort, (s).distance_km
-FROM (SELECT {weigh_match("m")} AS s FROM cases m) AS weighed
+SELECT (s).score, (s).distance, (s).comfort, (s).distance_km, (s).support
+FROM (SELECT {_CALL} AS s FROM cases m) AS weighed
 """
 
 
@@ -42,6 +44,8 @@ weights = st.builds(
     distance=number(0, 1000),
     interest=number(0, 1000),
     comfort=number(0, 1000),
+    support=number(0, 1000),
+    together_bonus=number(0, 1),
     distance_decay_km=st.floats(0.001, 1000),
     online_score=number(0, 1),
     stretch_penalty=number(0, 1),
@@ -61,6 +65,13 @@ def parts(draw: st.DrawFn) -> PairScore:
         interest=draw(f4),
         comfort_gap=draw(st.integers(-1, 4)),
         explanation="",
+        # As stored (float4): 1/3 is 0.33333334 there.
+        support=draw(
+            st.none()
+            | st.sampled_from([0.0, 0.25, 1 / 3, 0.5, 2 / 3, 0.75, 1.0]).map(
+                lambda x: float(np.float32(x))
+            )
+        ),
     )
 
 
@@ -75,9 +86,11 @@ async def weigh_in_sql(database_url: str, cases: list[tuple[PairScore, Weights]]
                         p.online,
                         p.interest,
                         p.comfort_gap,
+                        -1.0 if p.support is None else p.support,
                         w.distance,
                         w.interest,
                         w.comfort,
+                        w.support,
                         w.distance_decay_km,
                         w.online_score,
                         w.stretch_penalty,
@@ -104,6 +117,7 @@ def test_the_sql_weighing_is_the_spec_formula(
         assert math.isclose(row["distance"], want.distance, rel_tol=1e-9, abs_tol=1e-12)
         assert math.isclose(row["comfort"], want.comfort, rel_tol=1e-9, abs_tol=1e-12)
         assert (row["distance_km"] is None) == (want.distance_km is None), (p, w)
+        assert (row["support"] is None) == (want.support is None), (p, w)
 
 
 async def test_each_weight_moves_exactly_its_component(database_url: str) -> None:

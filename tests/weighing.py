@@ -21,6 +21,7 @@ class Weighed(msgspec.Struct, frozen=True, kw_only=True):
     distance: float
     interest: float
     comfort: float
+    support: float | None  # None when not counted
     distance_km: float | None  # None when the distance component is the online score
     explanation: str
 
@@ -33,10 +34,21 @@ def comfort_score(comfort_gap: int, weights: Weights) -> float:
     return 1.0 - 0.1 * comfort_gap if comfort_gap >= 0 else 1.0 - weights.stretch_penalty
 
 
-def weighted_score(distance: float, interest: float, comfort: float, weights: Weights) -> float:
-    total = weights.distance + weights.interest + weights.comfort
+def weighted_score(
+    distance: float,
+    interest: float,
+    comfort: float,
+    weights: Weights,
+    support: float | None = None,
+) -> float:
+    """The weighted mean; a support not counted is left out with its weight."""
+    w_support = 0.0 if support is None else weights.support
+    total = weights.distance + weights.interest + weights.comfort + w_support
     return (
-        weights.distance * distance + weights.interest * interest + weights.comfort * comfort
+        weights.distance * distance
+        + weights.interest * interest
+        + weights.comfort * comfort
+        + w_support * (support or 0.0)
     ) / total
 
 
@@ -50,10 +62,11 @@ def weigh(parts: PairScore, weights: Weights) -> Weighed:
     comfort = comfort_score(parts.comfort_gap, weights)
     return Weighed(
         event_id=parts.event_id,
-        score=weighted_score(distance, parts.interest, comfort, weights),
+        score=weighted_score(distance, parts.interest, comfort, weights, parts.support),
         distance=distance,
         interest=parts.interest,
         comfort=comfort,
+        support=parts.support,
         distance_km=km if in_person else None,
         explanation=parts.explanation,
     )

@@ -17,13 +17,14 @@ from shared.http.cursor import Cursor, bigint, decode_cursor, encode_cursor, fin
 from shared.http.deps import PoolDep
 from shared.models.common import Base, Page
 from shared.models.events import Event
-from shared.scoring import with_distance
+from shared.scoring import api_explanation
 
 
 class Components(Base):
     distance: float
     interest: float
     comfort: float
+    support: float | None  # null when not counted (nothing sought, or nothing declared)
 
 
 class Match(Base):
@@ -65,11 +66,14 @@ class MatchesController(Controller):
                     distance=round(float(r["m_distance"]), 4),
                     interest=round(float(r["m_interest"]), 4),
                     comfort=round(float(r["m_comfort"]), 4),
+                    support=None if r["m_support"] is None else round(float(r["m_support"]), 4),
                 ),
                 distance_km=(
                     None if r["m_distance_km"] is None else round(float(r["m_distance_km"]), 2)
                 ),
-                explanation=with_distance(r["m_explanation"], r["m_distance_km"]),
+                explanation=api_explanation(
+                    r["m_explanation"], r["m_distance_km"], r["m_seeking"], event["support"]
+                ),
             )
             for event, r in rows[:limit]
         ]

@@ -140,7 +140,7 @@ class AdminWeightsController(Controller):
         the aggregate counts and histograms. 409 with fewer than 20 users to sample."""
         try:
             return await run_preview(
-                pool, data.weights.to_weights(), sample_size=data.sample_size, seed=data.seed
+                pool, data.weights, sample_size=data.sample_size, seed=data.seed
             )
         except SampleTooSmall as exc:
             raise Conflict(str(exc)) from None

@@ -17,20 +17,20 @@ _INPUT_COLUMNS = (
     "title, description, starts_at, ends_at, timezone, starts_at_utc, ends_at_utc, recurrence, "
     "over_at, format, venue_name, venue_address, lat, lon, online_url, tags, group_size, "
     "structure, noise, talking_optional, newcomer_support, cost_cents, currency, accessibility, "
-    "languages, first_visit, intensity"
+    "languages, first_visit, support, intensity"
 )
 _COLUMNS = f"id, organiser_id, {_INPUT_COLUMNS}, status, sequence, created_at, updated_at"
 
 INSERT = f"""
 INSERT INTO events (organiser_id, {_INPUT_COLUMNS})
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24, $25, $26, $27, $28)
+        $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
 RETURNING {_COLUMNS}
 """  # noqa: S608 (only constant column lists are formatted in)
 UPDATE = f"""
 UPDATE events SET ({_INPUT_COLUMNS}, sequence, updated_at) =
     ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-     $21, $22, $23, $24, $25, $26, $27, $28, sequence + 1, now())
+     $21, $22, $23, $24, $25, $26, $27, $28, $29, sequence + 1, now())
 WHERE id = $1
 RETURNING {_COLUMNS}
 """  # noqa: S608 (only constant column lists are formatted in)
@@ -161,6 +161,7 @@ def _input_values(checked: CheckedEvent) -> tuple[Any, ...]:
         d.accessibility,
         d.languages,
         _first_visit_value(d.first_visit),
+        d.support,
         checked.intensity,
     )
 

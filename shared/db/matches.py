@@ -31,8 +31,9 @@ MATCHES_LOCK_ID = 0x6C6F776B6579  # "lowkey"
 # The stored parts of a pair (migration 0020), in the order writers and COPY give them.
 COLUMNS = (
     "profile_id", "event_id", "distance_km", "online", "interest_score", "comfort_gap",
-    "explanation_id",
+    "explanation_id", "support",
 )  # fmt: skip
+NO_SUPPORT = -1.0  # the stored support part when it is not counted (migration 0021)
 LOCK_EXCLUSIVE = "SELECT pg_advisory_xact_lock($1)"
 
 
@@ -66,17 +67,17 @@ _SET_CHANGED = """
 ON CONFLICT (profile_id, event_id) DO UPDATE SET
     distance_km = EXCLUDED.distance_km, online = EXCLUDED.online,
     interest_score = EXCLUDED.interest_score, comfort_gap = EXCLUDED.comfort_gap,
-    explanation_id = EXCLUDED.explanation_id, scored_at = now()
-WHERE (m.distance_km, m.online, m.interest_score, m.comfort_gap, m.explanation_id)
+    explanation_id = EXCLUDED.explanation_id, support = EXCLUDED.support, scored_at = now()
+WHERE (m.distance_km, m.online, m.interest_score, m.comfort_gap, m.explanation_id, m.support)
     IS DISTINCT FROM
       (EXCLUDED.distance_km, EXCLUDED.online, EXCLUDED.interest_score, EXCLUDED.comfort_gap,
-       EXCLUDED.explanation_id)
+       EXCLUDED.explanation_id, EXCLUDED.support)
 """
 _UPSERT = f"""
 INSERT INTO matches AS m ({", ".join(COLUMNS)}, scored_at)
-SELECT t.p, t.e, t.km, t.o, t.i, t.g, t.x, now()
+SELECT t.p, t.e, t.km, t.o, t.i, t.g, t.x, t.s, now()
 FROM unnest($1::bigint[], $2::bigint[], $3::real[], $4::boolean[], $5::real[],
-            $6::smallint[], $7::integer[]) AS t(p, e, km, o, i, g, x)
+            $6::smallint[], $7::integer[], $8::real[]) AS t(p, e, km, o, i, g, x, s)
 {_SET_CHANGED}
 """  # noqa: S608 (constant text)
 UPSERT = _bumping(_UPSERT)
@@ -84,7 +85,7 @@ UPSERT = _bumping(_UPSERT)
 # ones, so one statement may do both).
 WRITE_EVENT = _bumping(
     _UPSERT,
-    "DELETE FROM matches m WHERE m.event_id = $8 AND NOT (m.profile_id = ANY($1::bigint[]))",
+    "DELETE FROM matches m WHERE m.event_id = $9 AND NOT (m.profile_id = ANY($1::bigint[]))",
 )
 # A profile's rows no longer eligible go, except those of cancelled events (kept until
 # over, per the SPEC) and of events already over (their slots in this week's feed stay
@@ -93,9 +94,9 @@ WRITE_PROFILE = _bumping(
     _UPSERT,
     """
 DELETE FROM matches m USING events e
-WHERE m.profile_id = $8 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
+WHERE m.profile_id = $9 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigint[]))
   AND ((e.status = 'scheduled' AND (e.over_at IS NULL OR e.over_at > now()))
-       OR m.event_id = ANY($9::bigint[]))
+       OR m.event_id = ANY($10::bigint[]))
 """,
 )
 # Cancelling keeps the event's pairs that are matches then (with the active weights) and
@@ -118,7 +119,8 @@ _LIST_EVENT_COLUMNS = """
     e.starts_at_utc, e.ends_at_utc, e.recurrence, e.over_at, e.format, e.venue_name,
     e.venue_address, e.lat, e.lon, e.online_url, e.tags, e.group_size, e.structure, e.noise,
     e.talking_optional, e.newcomer_support, e.cost_cents, e.currency, e.accessibility,
-    e.languages, e.first_visit, e.intensity, e.status, e.sequence, e.created_at, e.updated_at
+    e.languages, e.first_visit, e.support, e.intensity, e.status, e.sequence, e.created_at,
+    e.updated_at
 """
 EVENT_FIELDS = tuple(c.strip().removeprefix("e.") for c in _LIST_EVENT_COLUMNS.split(","))
 # Best first by the active weights, keyset-paged by (score, event_id); events already
@@ -127,9 +129,11 @@ LIST_FOR_PROFILE = f"""
 WITH {ACTIVE_WEIGHTS}
 SELECT {_LIST_EVENT_COLUMNS},
        s.score AS m_score, s.distance AS m_distance, m.interest_score AS m_interest,
-       s.comfort AS m_comfort, s.distance_km AS m_distance_km, x.text AS m_explanation
+       s.comfort AS m_comfort, s.support AS m_support, s.distance_km AS m_distance_km,
+       x.text AS m_explanation, p.seeking AS m_seeking
 FROM matches m {WEIGHED}
 JOIN events e ON e.id = m.event_id
+JOIN profiles p ON p.id = m.profile_id
 JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = $1 AND {IS_MATCH} AND (e.over_at IS NULL OR e.over_at > now())
   AND ($2::float8 IS NULL OR s.score < $2::float8 OR (s.score = $2::float8 AND m.event_id > $3))
@@ -146,7 +150,7 @@ async def lock_writers(conn: asyncpg.Connection) -> None:
 async def _pair_arguments(
     conn: asyncpg.Connection, pairs: Sequence[tuple[int, PairScore]]
 ) -> list[Any]:
-    """UPSERT's $1..$7 for `pairs`, adding their explanation texts."""
+    """UPSERT's $1..$8 for `pairs`, adding their explanation texts."""
     ids = await explanations.ids_for(conn, [s.explanation for _, s in pairs])
     return [
         [p for p, _ in pairs],
@@ -156,6 +160,7 @@ async def _pair_arguments(
         [s.interest for _, s in pairs],
         [s.comfort_gap for _, s in pairs],
         [ids[s.explanation] for _, s in pairs],
+        [NO_SUPPORT if s.support is None else s.support for _, s in pairs],
     ]
 
 

@@ -11,7 +11,7 @@ import msgspec
 from shared import timeutil
 from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
 from shared.models.profiles import ExportedMatch, Profile, ProfileCreate
-from shared.scoring import with_distance
+from shared.scoring import api_explanation
 
 SELECT_ID_BY_TOKEN_HASH = "SELECT id FROM profiles WHERE token_hash = $1"
 
@@ -20,21 +20,21 @@ INSERT INTO profiles (
     token_hash, feed_token_hash, feed_token_sealed, display_name, home_lat, home_lon, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
     accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
-    adapt_comfort
+    adapt_comfort, seeking
 ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-          $20, $21)
+          $20, $21, $22)
 RETURNING
     id, display_name, json_build_object('lat', home_lat, 'lon', home_lon) AS home, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
     accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
-    adapt_comfort, created_at, updated_at, feed_token_sealed
+    adapt_comfort, seeking, created_at, updated_at, feed_token_sealed
 """
 SELECT_PROFILE = """
 SELECT
     id, display_name, json_build_object('lat', home_lat, 'lon', home_lon) AS home, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
     accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
-    adapt_comfort, created_at, updated_at, feed_token_sealed
+    adapt_comfort, seeking, created_at, updated_at, feed_token_sealed
 FROM profiles WHERE id = $1
 """
 SELECT_PROFILE_FOR_UPDATE = SELECT_PROFILE.rstrip() + " FOR NO KEY UPDATE"
@@ -44,13 +44,13 @@ UPDATE profiles SET
     comfort_level = $7, open_to_stretch = $8, formats = $9, max_cost_cents = $10, currency = $11,
     languages = $12, accessibility_needs = $13, availability = $14, timezone = $15,
     max_events_per_week = $16, feed_style = $17, calendar_label = $18, adapt_comfort = $19,
-    updated_at = now()
+    seeking = $20, updated_at = now()
 WHERE id = $1
 RETURNING
     id, display_name, json_build_object('lat', home_lat, 'lon', home_lon) AS home, radius_km,
     interests, comfort_level, open_to_stretch, formats, max_cost_cents, currency, languages,
     accessibility_needs, availability, timezone, max_events_per_week, feed_style, calendar_label,
-    adapt_comfort, created_at, updated_at, feed_token_sealed
+    adapt_comfort, seeking, created_at, updated_at, feed_token_sealed
 """
 DELETE_PROFILE = "DELETE FROM profiles WHERE id = $1"
 REPLACE_FEED_TOKEN = """
@@ -63,9 +63,12 @@ SELECT_MATCHES_FOR_EXPORT = f"""
 WITH {ACTIVE_WEIGHTS}
 SELECT m.event_id, e.title, e.starts_at, e.ends_at, e.timezone, e.recurrence,
        s.score, s.distance AS distance_score, m.interest_score, s.comfort AS comfort_score,
-       s.distance_km, x.text AS explanation, w.version AS weight_version, m.scored_at
+       s.support AS support_score, s.distance_km, x.text AS explanation,
+       w.version AS weight_version, m.scored_at, e.support AS event_support,
+       p.seeking AS seeking
 FROM matches m {WEIGHED}
 JOIN events e ON e.id = m.event_id
+JOIN profiles p ON p.id = m.profile_id
 JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = $1 AND {IS_MATCH} ORDER BY s.score DESC, m.event_id
 """  # noqa: S608 (constant text)
@@ -92,6 +95,7 @@ def _profile_values(p: ProfileCreate) -> tuple[Any, ...]:
         p.feed_style,
         p.calendar_label,
         p.adapt_comfort,
+        list(p.seeking),
     )
 
 
@@ -165,13 +169,16 @@ def _exported(r: asyncpg.Record, now: datetime) -> ExportedMatch:
         title=r["title"],
         next_starts_at=None if upcoming is None else upcoming.replace(tzinfo=None).isoformat(),
         timezone=r["timezone"],
-        explanation=with_distance(r["explanation"], km),
+        explanation=api_explanation(r["explanation"], km, r["seeking"], r["event_support"]),
         # Stored as float4: shown to the precision it carries, as the matches API does.
         score=round(float(r["score"]), 4),
         components={
             "distance": round(float(r["distance_score"]), 4),
             "interest": round(float(r["interest_score"]), 4),
             "comfort": round(float(r["comfort_score"]), 4),
+            "support": (
+                None if r["support_score"] is None else round(float(r["support_score"]), 4)
+            ),
         },
         distance_km=None if km is None else round(float(km), 2),
         weight_version=r["weight_version"],

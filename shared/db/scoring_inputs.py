@@ -13,14 +13,15 @@ from shared.scoring import ScoringEvent, ScoringProfile, Weights, availability_f
 _EVENT_COLUMNS = """
     e.id, e.format, e.lat, e.lon, e.tags, e.intensity, e.group_size, e.structure, e.noise,
     e.talking_optional, e.newcomer_support, e.starts_at, e.ends_at, e.timezone, e.recurrence,
-    e.over_at, e.status, e.cost_cents, e.currency, e.languages, e.accessibility, e.sequence
+    e.over_at, e.status, e.cost_cents, e.currency, e.languages, e.accessibility, e.support,
+    e.sequence
 """
 _PROFILE_COLUMNS = """
     p.id, p.home_lat, p.home_lon, p.radius_km, p.interests, p.comfort_level,
     (p.open_to_stretch AND NOT coalesce(p.stretch_paused_until > now(), false))
         AS open_to_stretch,  -- a check-in's stretch pause (migration 0019)
     p.formats, p.max_cost_cents, p.currency, p.languages, p.accessibility_needs, p.availability,
-    p.timezone, p.max_events_per_week, p.updated_at,
+    p.timezone, p.max_events_per_week, p.seeking, p.updated_at,
     ARRAY(SELECT h.event_id FROM hidden_events h WHERE h.profile_id = p.id ORDER BY h.event_id)
         AS hidden
 """
@@ -42,7 +43,8 @@ SELECT_PROFILE_RANGE = f"""
 SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id BETWEEN $1 AND $2 ORDER BY p.id
 """  # noqa: S608
 SELECT_WEIGHTS = """
-SELECT distance, interest, comfort, distance_decay_km, online_score, stretch_penalty, min_score
+SELECT distance, interest, comfort, distance_decay_km, online_score, stretch_penalty, min_score,
+       support, together_bonus
 FROM weight_versions WHERE version = $1
 """
 SELECT_ACTIVE_VERSION = "SELECT version FROM active_weights"
@@ -71,6 +73,7 @@ def event_from_row(row: asyncpg.Record) -> ScoringEvent:
         currency=row["currency"],
         languages=tuple(row["languages"]),
         accessibility=tuple(row["accessibility"]),
+        support=tuple(row["support"]),
     )
 
 
@@ -91,6 +94,7 @@ def profile_from_row(row: asyncpg.Record) -> ScoringProfile:
         availability=availability_from_wire(row["availability"]),
         timezone=row["timezone"],
         max_events_per_week=row["max_events_per_week"],
+        seeking=tuple(row["seeking"]),
         hidden_event_ids=frozenset(row["hidden"]),
     )
 

@@ -3,8 +3,9 @@ every reader of matches puts in its statement, around migration 0020's `weigh_ma
 
 A reader writes `WITH {ACTIVE_WEIGHTS}` (or `{CANDIDATE_WEIGHTS}` with the weights as
 parameters), then `FROM matches m {WEIGHED}`, and keeps what `{IS_MATCH}` says: the score
-`s.score`, components `s.distance`, `m.interest_score`, `s.comfort`, and the distance
-shown `s.distance_km` (NULL when the distance component is the online score).
+`s.score`, components `s.distance`, `m.interest_score`, `s.comfort`, `s.support` (NULL
+when not counted), and the distance shown `s.distance_km` (NULL when the distance
+component is the online score).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ ACTIVE_WEIGHTS = """w AS (
 def weigh_match(w: str = "w") -> str:
     """The call weighing the pair `m` with the weights row `w`."""
     return f"""weigh_match(
-    m.distance_km, m.online, m.interest_score, m.comfort_gap, {w}.distance, {w}.interest,
-    {w}.comfort, {w}.distance_decay_km, {w}.online_score, {w}.stretch_penalty)"""
+    m.distance_km, m.online, m.interest_score, m.comfort_gap, m.support, {w}.distance,
+    {w}.interest, {w}.comfort, {w}.support, {w}.distance_decay_km, {w}.online_score,
+    {w}.stretch_penalty)"""
 
 
 WEIGH_MATCH = weigh_match("w")
@@ -32,8 +34,8 @@ WEIGHED = f"CROSS JOIN w CROSS JOIN LATERAL {WEIGH_MATCH} AS s"
 # was one when it was cancelled (kept until the event is over, whatever the weights do).
 IS_MATCH = "(m.kept OR s.score >= w.min_score)"
 CANDIDATE_FIELDS = (
-    "distance", "interest", "comfort", "distance_decay_km", "online_score", "stretch_penalty",
-    "min_score",
+    "distance", "interest", "comfort", "support", "distance_decay_km", "online_score",
+    "stretch_penalty", "min_score", "together_bonus",
 )  # fmt: skip
 
 

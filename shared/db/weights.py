@@ -18,7 +18,7 @@ from shared.scoring import Weights
 
 _COLUMNS = """
     w.version, w.distance, w.interest, w.comfort, w.distance_decay_km, w.online_score,
-    w.stretch_penalty, w.min_score, w.note, w.author, w.created_at,
+    w.stretch_penalty, w.min_score, w.support, w.together_bonus, w.note, w.author, w.created_at,
     (a.version IS NOT NULL) AS active
 """
 SELECT_ACTIVE = f"""
@@ -38,8 +38,9 @@ LOCK_ACTIVE = "SELECT version FROM active_weights FOR UPDATE"
 INSERT_VERSION = """
 INSERT INTO weight_versions
     (version, distance, interest, comfort, distance_decay_km, online_score,
-     stretch_penalty, min_score, note, author)
-SELECT coalesce(max(version), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM weight_versions
+     stretch_penalty, min_score, support, together_bonus, note, author)
+SELECT coalesce(max(version), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+FROM weight_versions
 RETURNING version
 """
 # What every feed shows moves with the weights: the generation is in every feed's cache
@@ -92,15 +93,19 @@ async def lock_active(conn: asyncpg.Connection) -> int:
 
 
 async def insert_version(conn: asyncpg.Connection, update: WeightsUpdate) -> int:
-    """A new version numbered after the highest (call under `lock_active`)."""
+    """A new version numbered after the highest (call under `lock_active`); weights the
+    update leaves out are the active version's."""
+    weights = update.to_weights((await active_version(conn)).to_weights())
     args: list[Any] = [
-        update.distance,
-        update.interest,
-        update.comfort,
-        update.distance_decay_km,
-        update.online_score,
-        update.stretch_penalty,
-        update.min_score,
+        weights.distance,
+        weights.interest,
+        weights.comfort,
+        weights.distance_decay_km,
+        weights.online_score,
+        weights.stretch_penalty,
+        weights.min_score,
+        weights.support,
+        weights.together_bonus,
         update.note.strip(),
         update.author.strip() if update.author else None,
     ]

@@ -27,6 +27,7 @@ from shared.models.common import (
     WebUrl,
     normalise_slug,
 )
+from shared.models.support import SupportKinds
 from shared.recurrence import normalise as normalise_recurrence
 from shared.scoring import intensity
 
@@ -198,6 +199,7 @@ class EventCreate(Base):
     accessibility: Annotated[list[AccessibilityFeature], Meta(max_length=10)] = []
     languages: Annotated[list[LanguageCode], Meta(max_length=20)] = []
     first_visit: FirstVisit | None = None
+    support: SupportKinds = []  # the kinds of support it gives; empty: not said
 
 
 class EventUpdate(Base):
@@ -223,6 +225,7 @@ class EventUpdate(Base):
     accessibility: Annotated[list[AccessibilityFeature], Meta(max_length=10)] | UnsetType = UNSET
     languages: Annotated[list[LanguageCode], Meta(max_length=20)] | UnsetType = UNSET
     first_visit: FirstVisit | UnsetType | None = UNSET  # replaced as a whole; null clears
+    support: SupportKinds | UnsetType = UNSET
 
 
 class Event(Base):
@@ -250,6 +253,7 @@ class Event(Base):
     accessibility: list[str]
     languages: list[str]
     first_visit: FirstVisit | None
+    support: list[str]
     intensity: int
     status: Status
     sequence: int
@@ -395,6 +399,7 @@ def check_event(
         tags=tags,
         accessibility=list(dict.fromkeys(data.accessibility)),
         languages=list(dict.fromkeys(data.languages)),
+        support=list(dict.fromkeys(data.support)),
         first_visit=first_visit,
         # SPEC: naming a greeter is newcomer support (and so lowers the intensity).
         newcomer_support=data.newcomer_support

@@ -28,6 +28,7 @@ from shared.models.common import (
     together,
 )
 from shared.models.events import AccessibilityFeature
+from shared.models.support import SupportKinds
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Format = Literal["in_person", "online"]
@@ -135,9 +136,11 @@ class ProfileCreate(Base, kw_only=True):
     feed_style: FeedStyle = "standard"
     calendar_label: CalendarLabel = DEFAULT_CALENDAR_LABEL
     adapt_comfort: bool = False  # consent to check-ins moving comfort_level
+    seeking: SupportKinds = msgspec.field(default_factory=list)  # the support one would like
 
     def __post_init__(self) -> None:
         self.interests = normalise_interests(self.interests)
+        self.seeking = list(dict.fromkeys(self.seeking))
         self.formats = list(dict.fromkeys(self.formats))
         self.languages = list(dict.fromkeys(self.languages))
         self.accessibility_needs = list(dict.fromkeys(self.accessibility_needs))
@@ -164,6 +167,7 @@ class ProfileUpdate(Base, kw_only=True):
     feed_style: FeedStyle | UnsetType = UNSET
     calendar_label: CalendarLabel | UnsetType = UNSET
     adapt_comfort: bool | UnsetType = UNSET
+    seeking: SupportKinds | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if not isinstance(self.interests, UnsetType):
@@ -199,6 +203,7 @@ class Profile(Base, kw_only=True):
     feed_style: FeedStyle
     calendar_label: str
     adapt_comfort: bool
+    seeking: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -235,7 +240,7 @@ class ExportedMatch(Base, kw_only=True):
     timezone: str
     explanation: str
     score: float
-    components: dict[str, float]
+    components: dict[str, float | None]  # support: null when not counted
     distance_km: float | None
     weight_version: int  # the active weights it is weighed with
     scored_at: datetime

@@ -28,11 +28,15 @@ WEIGHT_FIELDS = (
     "distance",
     "interest",
     "comfort",
+    "support",
     "distance_decay_km",
     "online_score",
     "stretch_penalty",
     "min_score",
+    "together_bonus",
 )
+# Weights added after version 1: a set that leaves them out keeps the active version's.
+LATER_FIELDS = ("support", "together_bonus")
 
 
 class WeightSet(Base):
@@ -49,6 +53,8 @@ class WeightSet(Base):
     online_score: Fraction
     stretch_penalty: Fraction
     min_score: Fraction
+    support: RelativeWeight | msgspec.UnsetType = msgspec.UNSET
+    together_bonus: Fraction | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
         if self.distance + self.interest + self.comfort <= 0:
@@ -57,11 +63,18 @@ class WeightSet(Base):
                 " must be above 0"
             )
 
-    def to_weights(self) -> Weights:
-        return Weights(**{f: getattr(self, f) for f in WEIGHT_FIELDS})
+    def to_weights(self, base: Weights | None = None) -> Weights:
+        """The weights; those left out (`LATER_FIELDS`) are `base`'s (the active ones)."""
+        fallback = base or Weights()
+        return Weights(
+            **{
+                f: getattr(fallback, f) if getattr(self, f) is msgspec.UNSET else getattr(self, f)
+                for f in WEIGHT_FIELDS
+            }
+        )
 
 
-class WeightsUpdate(WeightSet):
+class WeightsUpdate(WeightSet, kw_only=True):
     """`PUT /v1/admin/weights`: a new version with a required note."""
 
     note: Note
@@ -77,6 +90,8 @@ class WeightVersion(Base):
     online_score: float
     stretch_penalty: float
     min_score: float
+    support: float
+    together_bonus: float
     note: str
     author: str | None
     created_at: datetime

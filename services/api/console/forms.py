@@ -45,6 +45,15 @@ FIELDS = (
         0.05,
     ),
     Field(
+        "support",
+        "Support weight",
+        "How much an event giving the kinds of support a user would like counts (left out"
+        " when the user seeks none or the event names none).",
+        0,
+        5,
+        0.05,
+    ),
+    Field(
         "distance_decay_km",
         "Distance decay (km)",
         "How fast nearness fades: at this distance the distance score has dropped to 37 %.",
@@ -72,6 +81,15 @@ FIELDS = (
         "min_score",
         "Minimum score",
         "Matches scoring below this are not suggested at all.",
+        0,
+        1,
+        0.01,
+    ),
+    Field(
+        "together_bonus",
+        "Together bonus",
+        "For an event that suits both people of a trusted pair, so they could go together:"
+        " kept with the version, applied once together matches are in (not yet).",
         0,
         1,
         0.01,

@@ -64,7 +64,7 @@ class WeightsPageController(Controller):
             try:
                 result = await run_preview(
                     pool,
-                    request.weights.to_weights(),
+                    request.weights,
                     sample_size=request.sample_size,
                     seed=request.seed,
                 )

@@ -18,6 +18,7 @@ from services.api.pages.words import (
 )
 from shared.first_visit import first_visit_sentences
 from shared.models.events import Event
+from shared.models.support import SUPPORT_KINDS, SUPPORT_WORDS
 from shared.scoring import (
     CAP_WEEKS,
     ScoringEvent,
@@ -113,6 +114,7 @@ def event_view(event: Event, now: datetime) -> dict[str, Any]:
         "first_time": first_visit_sentences(event.first_visit, event.accessibility),
         "intensity": event.intensity,
         "access": [ACCESS_WORDS.get(a, a.replace("_", " ")) for a in event.accessibility],
+        "support": [SUPPORT_WORDS[k] for k in SUPPORT_KINDS if k in event.support],
         "cost": describe_cost(event.cost_cents, event.currency),
         "languages": [language_name(code) for code in event.languages],
         "tags": [tag.replace("-", " ") for tag in event.tags],
