@@ -200,6 +200,9 @@ async def test_every_page_by_keyboard_alone_passes_axe_at_every_width(
             await tab_to(page, "#open_to_stretch")
             await page.keyboard.press("Space")
             await expect(page.locator("#open_to_stretch")).to_be_checked()
+            await tab_to(page, "#adapt_comfort")
+            await page.keyboard.press("Space")
+            await expect(page.locator("#adapt_comfort")).to_be_checked()
             await press_button(page, "next")
 
             for heading, name in (
@@ -223,6 +226,15 @@ async def test_every_page_by_keyboard_alone_passes_axe_at_every_width(
             await check(page, "start-pace")
             await tab_to(page, "#display_name")
             await page.keyboard.type("Robin")
+            await press_button(page, "next")
+
+            await expect(
+                page.get_by_role("heading", name="What kind of support would you like?")
+            ).to_be_visible()
+            await check(page, "start-support")
+            await tab_to(page, "#support-companionship")
+            await page.keyboard.press("Space")
+            await expect(page.locator("#support-companionship")).to_be_checked()
             await press_button(page, "next")
 
             await expect(
@@ -370,7 +382,7 @@ async def test_sign_up_completes_without_javascript(
             await page.get_by_role("button", name="Skip this one").click()
             await page.get_by_label("A few people doing something quiet").check()
             await page.get_by_role("button", name="Next").click()
-            for _ in range(6):
+            for _ in range(7):
                 await page.get_by_role("button", name="Skip this one").click()
             await page.get_by_role("button", name="Create my calendar").click()
             await expect(page.locator("#private-key")).to_contain_text("lk_usr_")

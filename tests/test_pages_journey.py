@@ -89,7 +89,7 @@ async def test_sign_up_to_deletion_in_a_browser_with_the_worker(
                     await page.get_by_role("button", name="Next").click()
                     await page.get_by_label("A small group with a clear activity").check()
                     await page.get_by_role("button", name="Next").click()
-                    for _ in range(6):
+                    for _ in range(7):
                         await page.get_by_role("button", name="Skip this one").click()
                     await page.get_by_role("button", name="Create my calendar").click()
                     key = (await page.locator("#private-key").inner_text()).strip()

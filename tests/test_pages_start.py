@@ -28,13 +28,14 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "where": {"lat": "52.52049", "lon": "13.40495"},
     "distance": {"radius_km": "5"},
     "interests": {"tag-board-games": "love", "interests_other": "knitting, chess"},
-    "comfort": {"comfort_level": "2", "open_to_stretch": "on"},
+    "comfort": {"comfort_level": "2", "open_to_stretch": "on", "adapt_comfort": "on"},
     "formats": {"formats": ["in_person"]},
     "cost": {"cost": "upto", "cost_amount": "7.50", "currency": "EUR"},
     "languages": {"languages": ["en"], "languages_other": "de"},
     "access": {"access": ["step_free"]},
     "times": {"slots": ["tue-evening", "sat-afternoon"], "timezone": "Europe/Berlin"},
     "pace": {"max_events_per_week": "2", "display_name": "Robin"},
+    "support": {"support": ["companionship", "informational"]},
     "calendar": {"feed_style": "discreet", "calendar_label": "Out and about"},
 }
 
@@ -91,7 +92,7 @@ async def test_sign_up_step_by_step_creates_the_profile_the_api_would(
     _, key = await create_organiser(pages, admin_headers)
     await post_event(pages, key, tags=["board-games", "walking"])
     first = (await pages.get("/start")).text
-    assert "Step 1 of 11" in first and "about 100 metres" in first
+    assert "Step 1 of 12" in first and "about 100 metres" in first
     where = await post_step(pages, first, ANSWERS["where"])
     assert 'name="radius_km"' in where.text
     assert carried(where.text)["lat"] == ["52.52049"]
@@ -114,6 +115,7 @@ async def test_sign_up_step_by_step_creates_the_profile_the_api_would(
     assert row["formats"] == ["in_person"] and row["languages"] == ["en", "de"]
     assert (row["max_cost_cents"], row["currency"]) == (750, "EUR")
     assert row["accessibility_needs"] == ["step_free"]
+    assert row["seeking"] == ["companionship", "informational"] and row["adapt_comfort"] is True
     assert row["availability"] == [
         {"days": ["sat"], "from": "12:00", "to": "17:00"},
         {"days": ["tue"], "from": "17:00", "to": "24:00"},
@@ -153,6 +155,7 @@ async def test_every_question_with_a_default_can_be_skipped(
     assert row["max_cost_cents"] is None and row["languages"] == []
     assert row["availability"] == [] and row["max_events_per_week"] == 3
     assert (row["feed_style"], row["calendar_label"]) == ("standard", "Plans")
+    assert row["seeking"] == []  # skipped: nothing sought
 
 
 @pytest.mark.parametrize(
@@ -179,6 +182,7 @@ async def test_every_question_with_a_default_can_be_skipped(
         ("pace", {"max_events_per_week": "99"}, "from 1 to 50"),
         ("pace", {"display_name": "a\u202eb"}, "up to 80 characters, on one line"),
         ("calendar", {"feed_style": "loud"}, "Choose one of the two."),
+        ("support", {"support": ["therapy"]}, "Choose from the list."),
         ("calendar", {"calendar_label": "x" * 41}, "up to 40 characters, on one line"),
     ],
 )

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from shared.models.weights import WEIGHT_FIELDS, PreviewRequest, WeightsUpdate
+from shared.models.weights import LATER_FIELDS, WEIGHT_FIELDS, PreviewRequest, WeightsUpdate
 
 
 class Field(NamedTuple):
@@ -102,6 +102,8 @@ def _numbers(form: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in WEIGHT_FIELDS:
         raw = (form.get(name) or "").strip()
+        if not raw and name in LATER_FIELDS:
+            continue  # left out: the active version's, as the API does
         try:
             values[name] = float(raw)
         except ValueError:

@@ -44,11 +44,13 @@ FIELD_OF_WIRE = {
     "interests": "interests",
     "comfort_level": "comfort_level",
     "open_to_stretch": "comfort_level",
+    "adapt_comfort": "comfort_level",
     "formats": "formats",
     "max_cost_cents": "cost",
     "currency": "cost",
     "languages": "languages",
     "accessibility_needs": "access",
+    "seeking": "support",
     "availability": "times",
     "timezone": "timezone",
     "max_events_per_week": "max_events_per_week",
@@ -67,6 +69,7 @@ PROBLEMS = {
     "cost": "Enter an amount of money, like 5 or 7.50, and choose its currency.",
     "languages": "Use two-letter language codes, like en for English or de for German.",
     "access": "Choose from the list.",
+    "support": "Choose from the list.",
     "times": "Choose times from the week grid.",
     "timezone": "Choose a time zone from the list.",
     "max_events_per_week": "Choose how many a week, from 1 to 50.",
@@ -145,7 +148,11 @@ def read_comfort(answers: Answers, errors: Errors) -> dict[str, Any]:
     if not level.isdigit():
         errors["comfort_level"] = "Choose the one that feels closest."
         return {}
-    return {"comfort_level": int(level), "open_to_stretch": bool(answers.get("open_to_stretch"))}
+    return {
+        "comfort_level": int(level),
+        "open_to_stretch": bool(answers.get("open_to_stretch")),
+        "adapt_comfort": bool(answers.get("adapt_comfort")),
+    }
 
 
 def read_formats(answers: Answers, errors: Errors) -> dict[str, Any]:
@@ -180,6 +187,10 @@ def read_languages(answers: Answers, errors: Errors) -> dict[str, Any]:
 
 def read_access(answers: Answers, errors: Errors) -> dict[str, Any]:
     return {"accessibility_needs": list(answers.get("access", []))}
+
+
+def read_support(answers: Answers, errors: Errors) -> dict[str, Any]:
+    return {"seeking": list(answers.get("support", []))}
 
 
 def read_times(answers: Answers, errors: Errors) -> dict[str, Any]:
@@ -273,6 +284,7 @@ def answers_of_profile(profile: Profile) -> Answers:
         "formats": list(profile.formats),
         "languages": list(profile.languages),
         "access": list(profile.accessibility_needs),
+        "support": list(profile.seeking),
         "timezone": [profile.timezone],
         "max_events_per_week": [str(profile.max_events_per_week)],
         "display_name": [profile.display_name or ""],
@@ -281,6 +293,8 @@ def answers_of_profile(profile: Profile) -> Answers:
     }
     if profile.open_to_stretch:
         answers["open_to_stretch"] = ["on"]
+    if profile.adapt_comfort:
+        answers["adapt_comfort"] = ["on"]
     for tag, weight in profile.interests.items():
         answers[TAG_PREFIX + tag] = ["love" if weight >= 0.8 else "like"]
     if profile.max_cost_cents is None:

@@ -19,6 +19,7 @@ from services.api.pages.session import start_session
 from services.api.pages.words import (
     ACCESS_WORDS,
     COMFORT_LEVELS,
+    SUPPORT_CHOICES,
     currencies_for,
     language_name,
     zone_names,
@@ -55,7 +56,7 @@ STEPS = (
         "comfort",
         "How busy may an event feel?",
         (form.read_comfort,),
-        ("comfort_level", "open_to_stretch"),
+        ("comfort_level", "open_to_stretch", "adapt_comfort"),
         False,
     ),
     Step(
@@ -89,6 +90,13 @@ STEPS = (
         True,
     ),
     Step(
+        "support",
+        "What kind of support would you like?",
+        (form.read_support,),
+        ("support",),
+        True,
+    ),
+    Step(
         "calendar",
         "How should your calendar look?",
         (form.read_calendar,),
@@ -111,6 +119,7 @@ STEP_OF_FIELD = {
     "timezone": "times",
     "max_events_per_week": "pace",
     "display_name": "pace",
+    "support": "support",
     "feed_style": "calendar",
     "calendar_label": "calendar",
 }
@@ -153,6 +162,7 @@ async def _step_page(
             "form": form,
             "comfort_words": COMFORT_LEVELS,
             "access_words": ACCESS_WORDS,
+            "support_words": SUPPORT_CHOICES,
             "currencies": currencies_for(choices.currencies if choices else ()),
             "offered_languages": choices.languages if choices else [],
             "language_name": language_name,

@@ -9,6 +9,13 @@ from functools import lru_cache
 
 from shared.models.codes import iana_zones
 
+# The support kinds as the sign-up offers them (SPEC "Support"), in the vocabulary's order.
+SUPPORT_CHOICES = {
+    "companionship": "Company: doing something alongside others",
+    "emotional": "A listening ear: being heard and understood",
+    "practical": "Practical help with everyday things",
+    "informational": "Advice: knowledge, or where to find help",
+}
 ACCESS_WORDS = {
     "step_free": "Step-free entrance",
     "wheelchair": "Wheelchair accessible",
