@@ -32,6 +32,11 @@ SECRET_KEY = "test-secret-key-0123456789abcdef"
 
 # Tables emptied by `db_clean`; weights are reset to version 1 separately.
 DATA_TABLES = (
+    "checkins",
+    "comfort_changes",
+    "match_occurrences",
+    "buddies",
+    "buddy_invites",
     "matches",
     "match_explanations",
     "hidden_events",

@@ -504,6 +504,31 @@ async def test_stats(
     run = stats["last_full_rescore"]
     assert run["version"] == 2 and run["reason"] == "nightly"
     assert run["finished_at"] is None and run["duration_s"] is None
+    assert stats["buddy_pairs"] == 0
+    assert stats["checkins_by_answer"] == {"went_fine": 0, "too_much": 0, "didnt_go": 0}
+
+    # The first step's counts: a linked pair (a row each side), answers, changes.
+    a, b, c = profile_ids[:3]
+    await pool.execute("INSERT INTO buddies (profile_id, buddy_id) VALUES ($1, $2), ($2, $1)", a, b)
+    for n, answer in enumerate(("went_fine", "went_fine", "too_much")):
+        await pool.execute(
+            "INSERT INTO checkins (profile_id, event_id, occurrence, occurrence_utc, answer,"
+            " intensity, comfort_level) VALUES ($1, $2, $3, $4, $5, 2, 2)",
+            c,
+            event_ids[1],
+            datetime(2026, 1, 1 + n, 19),
+            datetime(2026, 1, 1 + n, 18, tzinfo=UTC),
+            answer,
+        )
+    await pool.execute(
+        "INSERT INTO comfort_changes (profile_id, kind, from_level, to_level, reason, checkin_ids)"
+        " VALUES ($1, 'raised', 2, 3, 'two fine stretches', '{1, 2}')",
+        c,
+    )
+    stats = (await api.get("/v1/admin/stats", headers=admin_headers)).json()
+    assert stats["buddy_pairs"] == 1
+    assert stats["checkins_by_answer"] == {"went_fine": 2, "too_much": 1, "didnt_go": 0}
+    assert stats["comfort_changes"] == {"raised": 1, "lowered": 0, "stretch_paused": 0}
 
 
 async def test_stats_queue_depth_is_null_when_redis_is_down(

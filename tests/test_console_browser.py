@@ -368,7 +368,8 @@ async def test_console_in_a_real_browser(
                 await page.get_by_role("button", name="Sign in").click()
                 await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
                 assert page.url == f"{base}/admin"
-                await expect(page.locator(".tiles")).to_contain_text("60")
+                await expect(page.locator(".tiles").first).to_contain_text("60")
+                await expect(page.locator("#buddy-pairs")).to_have_text("0")
                 await _check_page(page, "overview")
 
                 # The weights page previews the active weights: nothing changes yet.

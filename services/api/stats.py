@@ -34,6 +34,7 @@ async def collect_stats(pool: asyncpg.Pool, queue: ArqRedis, settings: Settings)
         last_run = await last_rescore_run(conn)
         by_intensity = await db.live_events_by_intensity(conn)
         per_user = await db.matches_per_user(conn)
+        pairs, answers, changes = await db.first_step_counts(conn)
     return Stats(
         profiles=counts["profiles"],
         events=counts["events"],
@@ -45,6 +46,9 @@ async def collect_stats(pool: asyncpg.Pool, queue: ArqRedis, settings: Settings)
         events_by_intensity=by_intensity,
         matches_per_user=per_user,
         parked_jobs=parked,
+        buddy_pairs=pairs,
+        checkins_by_answer=answers,
+        comfort_changes=changes,
     )
 
 

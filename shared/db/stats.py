@@ -35,6 +35,10 @@ per_profile AS (
 SELECT width_bucket(n, $1::bigint[]) AS bucket, count(*) AS users
 FROM per_profile GROUP BY bucket
 """  # noqa: S608 (constant text)
+# A linked pair is two rows (each side's); answers and changes are counted, never listed.
+BUDDY_PAIRS = "SELECT count(*) FROM buddies WHERE profile_id < buddy_id"
+CHECKINS_BY_ANSWER = "SELECT answer, count(*) AS n FROM checkins GROUP BY answer"
+COMFORT_CHANGES_BY_KIND = "SELECT kind, count(*) AS n FROM comfort_changes GROUP BY kind"
 # Lower bounds of the matches-per-user buckets, and their labels.
 MATCH_BUCKETS = (0, 1, 3, 6, 11, 21, 51)
 MATCH_LABELS = ("0", "1-2", "3-5", "6-10", "11-20", "21-50", "51+")
@@ -61,3 +65,14 @@ async def matches_per_user(conn: asyncpg.Connection) -> list[MatchesPerUserBin]:
         MatchesPerUserBin(label=label, users=found.get(i + 1, 0))
         for i, label in enumerate(MATCH_LABELS)
     ]
+
+
+async def first_step_counts(conn: asyncpg.Connection) -> tuple[int, dict[str, int], dict[str, int]]:
+    """Buddy pairs, check-ins by answer, comfort changes by kind (every answer and kind
+    present, 0 when none)."""
+    pairs = int(await conn.fetchval(BUDDY_PAIRS))
+    answers = dict.fromkeys(("went_fine", "too_much", "didnt_go"), 0)
+    answers |= {r["answer"]: r["n"] for r in await conn.fetch(CHECKINS_BY_ANSWER)}
+    kinds = dict.fromkeys(("raised", "lowered", "stretch_paused"), 0)
+    kinds |= {r["kind"]: r["n"] for r in await conn.fetch(COMFORT_CHANGES_BY_KIND)}
+    return pairs, answers, kinds

@@ -179,7 +179,7 @@ class Stats(Base):
     matches_per_user: list[MatchesPerUserBin]
     # Outbox jobs tried too often and parked (never run again): data a job cannot score.
     parked_jobs: int = 0
-
-
-def weight_set_of(weights: Weights) -> WeightSet:
-    return msgspec.convert(msgspec.structs.asdict(weights), WeightSet)
+    # The first step (SPEC "Helping people take the first step"), counts only.
+    buddy_pairs: int = 0
+    checkins_by_answer: dict[str, int] = msgspec.field(default_factory=dict)
+    comfort_changes: dict[str, int] = msgspec.field(default_factory=dict)  # by kind
