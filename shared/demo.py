@@ -13,7 +13,7 @@ import msgspec
 
 from shared import bulk_scoring, match_copy
 from shared.crypto import new_token, seal, token_hash
-from shared.db import explanations, matches, scoring_inputs
+from shared.db import buddies, explanations, matches, scoring_inputs, stats
 from shared.db.events import insert_event
 from shared.db.organisers import insert_organiser
 from shared.db.pool import create_pool
@@ -351,10 +351,11 @@ async def load_demo(settings: Settings) -> str | None:
                 )
             user_token = new_token("lk_usr_")
             feed_token = ""
+            ids = []
             for n in range(PROFILES + 1):
                 token = user_token if n == 0 else new_token("lk_usr_")
                 feed = new_token()
-                await insert_profile(
+                profile = await insert_profile(
                     conn,
                     demo_user() if n == 0 else _profile(rng, n),
                     token_hash=token_hash(secret, token, purpose="profile"),
@@ -362,7 +363,11 @@ async def load_demo(settings: Settings) -> str | None:
                     feed_token_sealed=seal(feed.encode(), secret, token, purpose="feed-token"),
                 )
                 feed_token = feed_token or feed
-            count = await score_everything(conn)
+                ids.append(profile.id)
+            # A trusted pair among the demo users (not the demo user: linking is theirs).
+            await buddies.link(conn, ids[1], ids[2])
+            await score_everything(conn)
+            count = await stats.count_matches(conn)
     finally:
         await pool.close()
     feed_url = f"{settings.feed_base_url}/feeds/{feed_token}.ics"
@@ -372,7 +377,7 @@ async def load_demo(settings: Settings) -> str | None:
     return "\n".join(
         [
             "lowkey demo city (Leeds) loaded:",
-            f"  {EVENTS} events, {PROFILES + 1} profiles, {count} matches",
+            f"  {EVENTS} events, {PROFILES + 1} profiles, {count} matches, 1 trusted pair",
             f"  demo organiser key: {org_key}",
             f"  demo user token:    {user_token}",
             f"  demo user's feed:   {feed_url}",
@@ -383,7 +388,7 @@ async def load_demo(settings: Settings) -> str | None:
 
 
 async def score_everything(conn: asyncpg.Connection) -> int:
-    """A full re-score inline, COPYed into the empty matches."""
+    """A full re-score inline, COPYed into the empty matches; how many eligible pairs."""
     now = datetime.now(UTC)
     events = await scoring_inputs.load_live_events(conn, now)
     profiles = await scoring_inputs.load_profile_range(conn, 0, 2**62)

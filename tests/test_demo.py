@@ -48,6 +48,11 @@ async def test_demo_loads_once_into_an_empty_database(
     assert await pool.fetchval("SELECT count(*) FROM events WHERE first_visit IS NOT NULL") > 80
     discreet = "SELECT count(DISTINCT calendar_label) FROM profiles WHERE feed_style = 'discreet'"
     assert await pool.fetchval(discreet) == 3
+    # Support given and sought, and a trusted pair (two rows, one each side).
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE support <> '{}'") > 100
+    assert await pool.fetchval("SELECT count(*) FROM profiles WHERE seeking <> '{}'") > 500
+    assert await pool.fetchval("SELECT count(*) FROM buddies") == 2
+    assert await pool.fetchval("SELECT count(*) FROM matches WHERE support >= 0") > 100
 
     token = printed(block, "demo user token")
     page = await api.get("/v1/me/matches", headers=bearer(token))

@@ -76,3 +76,11 @@ async def first_step_counts(conn: asyncpg.Connection) -> tuple[int, dict[str, in
     kinds = dict.fromkeys(("raised", "lowered", "stretch_paused"), 0)
     kinds |= {r["kind"]: r["n"] for r in await conn.fetch(COMFORT_CHANGES_BY_KIND)}
     return pairs, answers, kinds
+
+
+MATCH_COUNT = f"WITH {ACTIVE_WEIGHTS} SELECT count(*) FROM matches m {WEIGHED} WHERE {IS_MATCH}"  # noqa: S608
+
+
+async def count_matches(conn: asyncpg.Connection) -> int:
+    """The stored pairs the active weights make matches."""
+    return int(await conn.fetchval(MATCH_COUNT))
