@@ -13,7 +13,7 @@ import msgspec
 
 from shared import bulk_scoring, match_copy
 from shared.crypto import new_token, seal, token_hash
-from shared.db import buddies, explanations, matches, scoring_inputs, stats
+from shared.db import buddies, matches, scoring_inputs, stats
 from shared.db.events import insert_event
 from shared.db.organisers import insert_organiser
 from shared.db.pool import create_pool
@@ -393,6 +393,6 @@ async def score_everything(conn: asyncpg.Connection) -> int:
     events = await scoring_inputs.load_live_events(conn, now)
     profiles = await scoring_inputs.load_profile_range(conn, 0, 2**62)
     found = bulk_scoring.score_all(events, profiles, now=now)
-    code_ids = await explanations.code_ids(conn, found.texts)
+    code_ids = await match_copy.code_ids(conn, found.texts)
     await matches.copy_binary(conn, "matches", match_copy.encode(found, code_ids))
     return len(found)

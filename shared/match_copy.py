@@ -8,13 +8,18 @@ row order).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 import numpy as np
 import numpy.typing as npt
 
 from shared.bulk_scoring import Matches
+from shared.db.explanations import ids_for
 from shared.db.matches import COLUMNS
+
+KNOWN_LIMIT = 500_000  # a cache of ids that outgrows this (~50 MB) starts again
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
@@ -108,3 +113,18 @@ def encode(matches: Matches, explanation_ids: npt.NDArray[np.int32]) -> memoryvi
                 out[name] = columns[name][rows]
         offset += layout.itemsize * len(rows)
     return buffer.data
+
+
+async def code_ids(
+    conn: asyncpg.Connection, texts: Sequence[str], known: dict[str, int] | None = None
+) -> npt.NDArray[np.int32]:
+    """The ids of `texts` as an array aligned with them (a bulk scorer's explanation codes
+    index it; shared.match_copy.encode). `known` caches ids across calls on one database:
+    a text's id never changes (rows are never deleted), so only new texts are looked up."""
+    known = {} if known is None else known
+    missing = [t for t in set(texts) if t not in known]
+    if missing:
+        if len(known) > KNOWN_LIMIT:
+            known.clear()
+        known.update(await ids_for(conn, missing))
+    return np.array([known[t] for t in texts] or [0], dtype=np.int32)

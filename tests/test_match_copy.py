@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.city import build_city
+from shared import match_copy
 from shared.bulk_scoring import Matches, score_all
 from shared.db import explanations
 from shared.db.matches import copy_binary
@@ -28,7 +29,7 @@ async def test_payload_round_trips_through_postgresql(pool: asyncpg.Pool, db_cle
     assert 0 < found.online.sum() < len(found)
     async with pool.acquire() as conn:
         await conn.execute(TABLE)
-        ids = await explanations.code_ids(conn, found.texts)
+        ids = await match_copy.code_ids(conn, found.texts)
         await copy_binary(conn, "copied", encode(found, ids))
         rows = await conn.fetch(
             "SELECT c.*, x.text FROM copied c JOIN match_explanations x ON x.id = c.explanation_id"
@@ -61,7 +62,7 @@ async def test_explanation_ids_are_stable_and_shared(pool: asyncpg.Pool, db_clea
         again = await explanations.ids_for(conn, ["a", "c"])
         assert set(first) == {"a", "b · free"} and first["a"] == again["a"]
         assert len({*first.values(), *again.values()}) == 3
-        assert list(await explanations.code_ids(conn, ["c", "a"])) == [again["c"], first["a"]]
+        assert list(await match_copy.code_ids(conn, ["c", "a"])) == [again["c"], first["a"]]
         assert await conn.fetchval("SELECT count(*) FROM match_explanations") == 3
 
 
@@ -70,10 +71,10 @@ async def test_known_explanation_ids_are_not_looked_up_again(
 ) -> None:
     async with pool.acquire() as conn:
         known: dict[str, int] = {}
-        first = await explanations.code_ids(conn, ["a", "b", "a"], known)
+        first = await match_copy.code_ids(conn, ["a", "b", "a"], known)
         assert known == {"a": first[0], "b": first[1]} and first[2] == first[0]
         known["a"] = 999  # what a Worker remembers wins: no round trip for it
-        again = await explanations.code_ids(conn, ["a", "c"], known)
+        again = await match_copy.code_ids(conn, ["a", "c"], known)
         assert again[0] == 999 and again[1] == known["c"] not in (first[0], first[1])
         assert await conn.fetchval("SELECT count(*) FROM match_explanations") == 3
 

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from services.worker.metrics import measured
 from services.worker.parking import counted_tries
 from shared import bulk_scoring, jobs, match_copy
-from shared.db import candidates, explanations, rescore, rescore_tables
+from shared.db import candidates, rescore, rescore_tables
 from shared.db import matches as db_matches
 from shared.db import scoring_inputs as inputs
 from shared.db.outbox import mark_done, reopen_done_since
@@ -312,7 +312,7 @@ async def rescore_chunk(ctx: dict[str, Any], run_id: int, chunk_no: int) -> int:
             clock.lap("score")
             # The Worker's own cache: its ctx lives as long as it does, on one database.
             known = ctx.setdefault("explanation_ids", {})
-            code_ids = await explanations.code_ids(conn, found.texts, known)
+            code_ids = await match_copy.code_ids(conn, found.texts, known)
             payload = await asyncio.to_thread(match_copy.encode, found, code_ids)
             clock.lap("encode")
         async with conn.transaction():
