@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 
 from arq.connections import ArqRedis, RedisSettings
+from asyncpg import Pool
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 
 from shared import jobs
+from shared.db.outbox import mark_enqueued
 from shared.settings import Settings
 
 log = logging.getLogger("lowkey.queue")
@@ -55,4 +57,17 @@ async def enqueue_outbox(
     except (RedisError, OSError) as exc:
         log.warning("enqueue deferred to the outbox sweep", extra={"error": type(exc).__name__})
         return False
+    return True
+
+
+async def enqueue_after_commit(
+    pool: Pool, queue: ArqRedis, prefix: str, kind: str, outbox_id: int, subject_id: int
+) -> bool:
+    """The one path from a committed outbox row to its job: enqueue it, then mark the row
+    sent (the sweep leaves it alone while it is fresh). False when Redis is unreachable:
+    the row waits for the sweep."""
+    if not await enqueue_outbox(queue, prefix, kind, outbox_id, subject_id):
+        return False
+    async with pool.acquire() as conn:
+        await mark_enqueued(conn, outbox_id)
     return True

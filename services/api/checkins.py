@@ -117,7 +117,7 @@ class CheckinsController(Controller):
             outbox_id = await add_outbox(conn, "profile", pid) if moved else None
             saved = await db.read_checkin(conn, checkin_id)
         if outbox_id is not None:
-            await enqueue_profile(queue, settings, outbox_id, pid)
+            await enqueue_profile(pool, queue, settings, outbox_id, pid)
         return Response(saved, status_code=201 if previous is None else 200)
 
     @get("/", responses=problems(401, 403, 422), summary="Your check-ins, newest first")

@@ -29,7 +29,7 @@ from shared.db.events import (
     search_events,
     update_event,
 )
-from shared.db.outbox import add_outbox, mark_enqueued
+from shared.db.outbox import add_outbox
 from shared.geodesy import distances_km
 from shared.http.cursor import Cursor, aware_datetime, bigint, decode_cursor, encode_cursor
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
@@ -45,7 +45,7 @@ from shared.models.events import (
     as_create,
     check_event,
 )
-from shared.queue import enqueue_outbox
+from shared.queue import enqueue_after_commit
 from shared.settings import Settings
 
 MIN_RADIUS_KM, MAX_RADIUS_KM = 0.01, 500.0
@@ -92,9 +92,7 @@ async def _enqueue(
     pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, outbox_id: int, event_id: int
 ) -> None:
     """After commit; with Redis down the outbox sweep enqueues it later."""
-    if await enqueue_outbox(queue, settings.redis_prefix, "event", outbox_id, event_id):
-        async with pool.acquire() as conn:
-            await mark_enqueued(conn, outbox_id)
+    await enqueue_after_commit(pool, queue, settings.redis_prefix, "event", outbox_id, event_id)
 
 
 def _owned(event: Event | None, event_id: int, caller: Caller) -> Event:

@@ -116,7 +116,7 @@ class MeController(Controller):
             await after_profile_patch(conn, pid, found[0], data)
             changes = await db_checkins.comfort_changes(conn, pid)
             outbox_id = await add_outbox(conn, "profile", pid)
-        await enqueue_profile(queue, settings, outbox_id, pid)
+        await enqueue_profile(pool, queue, settings, outbox_id, pid)
         return msgspec.structs.replace(
             with_feed(settings, profile, found[1], token), comfort_changes=changes
         )
@@ -237,4 +237,4 @@ class MeController(Controller):
             if not await change(conn, pid, event_id):
                 raise NotFound(f"event {event_id} not found")
             outbox_id = await add_outbox(conn, "profile", pid)
-        await enqueue_profile(queue, settings, outbox_id, pid)
+        await enqueue_profile(pool, queue, settings, outbox_id, pid)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from arq.connections import ArqRedis
 from litestar import Controller, Request, post
 from litestar.params import JSONBody
@@ -19,7 +20,7 @@ from shared.db.outbox import add_outbox
 from shared.db.profiles import insert_profile
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.models.profiles import FeedUrls, ProfileCreate, ProfileCreated
-from shared.queue import enqueue_outbox
+from shared.queue import enqueue_after_commit
 from shared.settings import Settings
 
 PROFILE_TOKEN_PREFIX = "lk_usr_"
@@ -47,8 +48,11 @@ def open_feed_token(settings: Settings, sealed: bytes, profile_token: str) -> st
     return unseal(sealed, settings.secret_key, profile_token, purpose="feed-token").decode()
 
 
-async def enqueue_profile(queue: ArqRedis, settings: Settings, outbox_id: int, pid: int) -> None:
-    await enqueue_outbox(queue, settings.redis_prefix, "profile", outbox_id, pid)
+async def enqueue_profile(
+    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, outbox_id: int, pid: int
+) -> None:
+    """After commit; with Redis down the outbox sweep enqueues it later."""
+    await enqueue_after_commit(pool, queue, settings.redis_prefix, "profile", outbox_id, pid)
 
 
 class ProfilesController(Controller):
@@ -85,7 +89,7 @@ class ProfilesController(Controller):
             )
             outbox_id = await add_outbox(conn, "profile", profile.id)
         note_profile(request, profile.id)
-        await enqueue_profile(queue, settings, outbox_id, profile.id)
+        await enqueue_profile(pool, queue, settings, outbox_id, profile.id)
         urls = feed_urls(settings, feed.token)
         return ProfileCreated(
             **{f: getattr(profile, f) for f in profile.__struct_fields__},

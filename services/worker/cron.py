@@ -17,7 +17,7 @@ from shared.db import events as db_events
 from shared.db import idempotency, outbox, rescore
 from shared.db.matches import drop_over_matches
 from shared.db.scoring_inputs import active_version
-from shared.queue import enqueue_outbox
+from shared.queue import enqueue_after_commit, enqueue_outbox
 from shared.timeutil import Refusal, stored_schedule
 
 log = logging.getLogger("lowkey.worker.cron")
@@ -118,7 +118,7 @@ async def close_refused_events(ctx: dict[str, Any]) -> int:
             marked = await db_events.mark_over(conn, refused)
             boxes = [(await outbox.add_outbox(conn, "event", e), e) for e in marked]
         for outbox_id, event_id in boxes:
-            await enqueue_outbox(queue, prefix, "event", outbox_id, event_id)
+            await enqueue_after_commit(pool, queue, prefix, "event", outbox_id, event_id)
         closed += marked
     if closed:
         log.warning(
@@ -129,16 +129,16 @@ async def close_refused_events(ctx: dict[str, Any]) -> int:
 
 @measured
 async def nightly_rescore(ctx: dict[str, Any]) -> None:
-    """A full re-score with the active weights, through the outbox like a weight change:
-    it heals anything a lost or failed job left behind, and time-dependent eligibility."""
+    """A full re-score through the outbox: it heals anything a lost or failed job left
+    behind, and time-dependent eligibility (weights need none: they apply at read)."""
     pool, settings = ctx["pool"], ctx["settings"]
     async with pool.acquire() as conn, conn.transaction():
         version = await active_version(conn)
         await rescore.add_run(conn, version, "nightly")
         outbox_id = await outbox.add_outbox(conn, "rescore", version)
-    if await enqueue_outbox(ctx["redis"], settings.redis_prefix, "rescore", outbox_id, version):
-        async with pool.acquire() as conn:
-            await outbox.mark_enqueued(conn, outbox_id)
+    await enqueue_after_commit(
+        pool, ctx["redis"], settings.redis_prefix, "rescore", outbox_id, version
+    )
 
 
 CRON_JOBS = [

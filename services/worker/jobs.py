@@ -29,7 +29,7 @@ from shared.db import matches as db_matches
 from shared.db import scoring_inputs as inputs
 from shared.db.outbox import mark_done, reopen_done_since
 from shared.geodesy import distances_km
-from shared.queue import enqueue_outbox
+from shared.queue import enqueue_after_commit
 from shared.scoring import PairScore, ScoringEvent, ScoringProfile, is_over, score_pair
 from shared.settings import Settings
 
@@ -394,9 +394,10 @@ async def finish_rescore(ctx: dict[str, Any], run_id: int) -> bool:
     if reopened is None:
         return False
     for row in reopened:
-        await enqueue_outbox(
-            ctx["redis"], ctx["settings"].redis_prefix, row["kind"], row["id"], row["subject_id"]
-        )
+        await enqueue_after_commit(
+            pool, ctx["redis"], ctx["settings"].redis_prefix, row["kind"], row["id"],
+            row["subject_id"],
+        )  # fmt: skip
     log.info("re-score swapped in", extra={"run": run_id, "rerun": len(reopened), **clock.laps})
     return True
 

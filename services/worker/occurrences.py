@@ -13,8 +13,8 @@ from services.worker.metrics import measured
 from shared import timeutil
 from shared.checkins import ANSWER_WINDOW
 from shared.db import checkins as db
-from shared.db.outbox import add_outbox, mark_enqueued
-from shared.queue import enqueue_outbox
+from shared.db.outbox import add_outbox
+from shared.queue import enqueue_after_commit
 
 log = logging.getLogger("lowkey.worker.occurrences")
 
@@ -59,7 +59,7 @@ async def end_stretch_pauses(ctx: dict[str, Any]) -> int:
         profiles = await db.end_due_pauses(conn, datetime.now(UTC))
         work = [(await add_outbox(conn, "profile", pid), pid) for pid in profiles]
     for outbox_id, pid in work:
-        if await enqueue_outbox(ctx["redis"], settings.redis_prefix, "profile", outbox_id, pid):
-            async with pool.acquire() as conn:
-                await mark_enqueued(conn, outbox_id)
+        await enqueue_after_commit(
+            pool, ctx["redis"], settings.redis_prefix, "profile", outbox_id, pid
+        )
     return len(work)
