@@ -23,6 +23,7 @@ from shared.db import scoring_inputs as inputs
 from shared.db.outbox import add_outbox
 from shared.db.rescore_tables import part_name, table_name
 from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
+from shared.db.weights import active_weights
 from shared.geodesy import distances_km
 from shared.queue import connect_queue
 from shared.settings import Settings
@@ -36,8 +37,7 @@ async def expected_matches(pool: asyncpg.Pool) -> dict[Row, dict[str, Any]]:
     """Every match the SPEC implies now, from scratch: the exact geodesic, score_pair."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
-        version = await inputs.active_version(conn)
-        weights = await inputs.load_weights(conn, version)
+        version, weights = await active_weights(conn)
         events = await inputs.load_live_events(conn, now)
         profiles = await inputs.load_profile_range(conn, 0, 2**62)
     assert weights is not None

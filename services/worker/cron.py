@@ -16,7 +16,7 @@ from services.worker.occurrences import end_stretch_pauses, record_started_occur
 from shared.db import events as db_events
 from shared.db import idempotency, outbox, rescore
 from shared.db.matches import drop_over_matches
-from shared.db.scoring_inputs import active_version
+from shared.db.weights import active_version
 from shared.queue import enqueue_after_commit, enqueue_outbox
 from shared.timeutil import Refusal, stored_schedule
 
@@ -133,7 +133,7 @@ async def nightly_rescore(ctx: dict[str, Any]) -> None:
     behind, and time-dependent eligibility (weights need none: they apply at read)."""
     pool, settings = ctx["pool"], ctx["settings"]
     async with pool.acquire() as conn, conn.transaction():
-        version = await active_version(conn)
+        version = (await active_version(conn)).version
         await rescore.add_run(conn, version, "nightly")
         outbox_id = await outbox.add_outbox(conn, "rescore", version)
     await enqueue_after_commit(

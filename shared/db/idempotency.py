@@ -11,7 +11,6 @@ import asyncpg
 
 # Records are kept 24 h; a first attempt still "running" after 120 s was lost (client
 # gone, process killed) and may be taken over. Both numbers are written in the SQL below.
-KEEP_HOURS = 24
 ABANDONED_AFTER_S = 120
 
 # Claims the key, or takes over a record that expired or was abandoned mid-flight.

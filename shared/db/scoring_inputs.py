@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.scoring import ScoringEvent, ScoringProfile, Weights, availability_from_wire
+from shared.scoring import ScoringEvent, ScoringProfile, availability_from_wire
 
 _EVENT_COLUMNS = """
     e.id, e.format, e.lat, e.lon, e.tags, e.intensity, e.group_size, e.structure, e.noise,
@@ -42,12 +42,6 @@ SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id = ANY($1::bigint[]) ORDER B
 SELECT_PROFILE_RANGE = f"""
 SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id BETWEEN $1 AND $2 ORDER BY p.id
 """  # noqa: S608
-SELECT_WEIGHTS = """
-SELECT distance, interest, comfort, distance_decay_km, online_score, stretch_penalty, min_score,
-       support, together_bonus
-FROM weight_versions WHERE version = $1
-"""
-SELECT_ACTIVE_VERSION = "SELECT version FROM active_weights"
 
 
 def event_from_row(row: asyncpg.Record) -> ScoringEvent:
@@ -125,16 +119,6 @@ async def load_profile_range(
 ) -> list[ScoringProfile]:
     """Profiles with ids in [first_id, last_id], by id."""
     return [profile_from_row(r) for r in await conn.fetch(SELECT_PROFILE_RANGE, first_id, last_id)]
-
-
-async def load_weights(conn: asyncpg.Connection, version: int) -> Weights | None:
-    row = await conn.fetchrow(SELECT_WEIGHTS, version)
-    return None if row is None else Weights(**dict(row))
-
-
-async def active_version(conn: asyncpg.Connection) -> int:
-    version: int = await conn.fetchval(SELECT_ACTIVE_VERSION)
-    return version
 
 
 HOLDS_DATA = """

@@ -84,7 +84,6 @@ VOCABULARY_REASONS[frozenset(iana_zones())] = "is not an IANA time zone name (e.
 
 Latitude = Annotated[float, Meta(ge=-90, le=90, description="degrees, WGS-84")]
 Longitude = Annotated[float, Meta(ge=-180, le=180, description="degrees, WGS-84")]
-Slug = Annotated[str, Meta(min_length=1, max_length=40, pattern=SLUG_PATTERN)]
 LanguageCode = Annotated[_Language, Meta(description="ISO 639-1", examples=["en"])]
 CurrencyCode = Annotated[_Currency, Meta(description="ISO 4217", examples=["EUR"])]
 TimeZoneName = Annotated[_Zone, Meta(description="IANA time zone", examples=["Europe/Berlin"])]
@@ -98,7 +97,6 @@ AddressText = Annotated[
 ]
 WebUrl = Annotated[str, Meta(max_length=2000, pattern=URL_PATTERN)]
 Cents = Annotated[int, Meta(ge=0, le=10_000_000)]
-PageLimit = Annotated[int, Meta(ge=1, le=100)]
 
 
 def together(*names: str) -> dict[str, object]:
