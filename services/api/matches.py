@@ -4,6 +4,7 @@ distance and the explanation (the API's, with the distance in front).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, get
@@ -18,6 +19,7 @@ from shared.http.deps import PoolDep
 from shared.models.common import Base, Page
 from shared.models.events import Event
 from shared.scoring import api_explanation
+from shared.together import TOGETHER_WORDS, together_events
 
 
 class Components(Base):
@@ -32,6 +34,7 @@ class Match(Base):
     score: float
     components: Components
     distance_km: float | None
+    together: bool  # a together match: your trusted person's too, at a time free for both
     explanation: str
 
 
@@ -55,8 +58,11 @@ class MatchesController(Controller):
     ) -> Page[Match]:
         """Cancelled events stay listed (with their status) until they are over."""
         assert caller.id is not None
-        async with pool.acquire() as conn:
-            rows = await list_for_profile(conn, caller.id, _decode_cursor(cursor), limit + 1)
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            together = await together_events(conn, caller.id, datetime.now(UTC))
+            rows = await list_for_profile(
+                conn, caller.id, _decode_cursor(cursor), limit + 1, together
+            )
         items = [
             Match(
                 event=event_from_row(event),
@@ -71,9 +77,11 @@ class MatchesController(Controller):
                 distance_km=(
                     None if r["m_distance_km"] is None else round(float(r["m_distance_km"]), 2)
                 ),
+                together=r["m_together"],
                 explanation=api_explanation(
                     r["m_explanation"], r["m_distance_km"], r["m_seeking"], event["support"]
-                ),
+                )
+                + (f" · {TOGETHER_WORDS}" if r["m_together"] else ""),
             )
             for event, r in rows[:limit]
         ]

@@ -127,6 +127,7 @@ def render_key(state: FeedState, week: date, public_url: str) -> str:
         state.availability,
         state.feed_style,
         state.calendar_label,
+        state.buddy_state,
     )
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
     return f"v{RENDER_VERSION}:{week.isoformat()}:{digest}"

@@ -11,46 +11,53 @@ So the cache key needs no look at the matches at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
 
-from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, RANKED, WEIGHED
+from shared.together import together_events
 
 # The hot path: one unique-index read (profiles.feed_token_hash) and one primary-key read
 # (feed_renders). `fresh` is false once the render's `fresh_until` has passed, judged by
 # the database's clock (renders keyed by their week set none). The body is left out when
 # the client already holds its ETag ($2), so a 304 ships no bytes. Availability comes as
 # its JSON text, decoded only when a feed is rendered.
-SELECT_FEED_STATE = """
+# Together matches (shared/together.py) follow the buddy's matches and availability: who
+# the buddy is, their matches' version and their profile's last edit are in the key.
+BUDDY_STATE = """(
+    SELECT concat_ws('|', b.buddy_id, q.matches_version, q.updated_at)
+    FROM buddies b JOIN profiles q ON q.id = b.buddy_id WHERE b.profile_id = p.id
+) AS buddy_state"""
+SELECT_FEED_STATE = f"""
 SELECT p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version, p.updated_at,
        p.availability::text AS availability, p.feed_style, p.calendar_label,
-       (SELECT g.generation FROM match_generation g) AS generation,
+       (SELECT g.generation FROM match_generation g) AS generation, {BUDDY_STATE},
        r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = $2 THEN NULL ELSE r.body END AS body
 FROM profiles p LEFT JOIN feed_renders r ON r.profile_id = p.id
 WHERE p.feed_token_hash = $1
-"""
+"""  # noqa: S608 (constant text)
 # The same for many feeds at once, in one round trip (services/feed/lookups.py): item `i`
 # of the token hashes ($1) with its client's ETag ($2); tokens no profile has give no row.
-SELECT_FEED_STATES = """
+SELECT_FEED_STATES = f"""
 SELECT t.i, p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version,
        p.updated_at, p.availability::text AS availability, p.feed_style, p.calendar_label,
-       (SELECT g.generation FROM match_generation g) AS generation,
+       (SELECT g.generation FROM match_generation g) AS generation, {BUDDY_STATE},
        r.render_key, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = t.known_etag THEN NULL ELSE r.body END AS body
 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS t(token_hash, known_etag, i)
 JOIN profiles p ON p.feed_token_hash = t.token_hash
 LEFT JOIN feed_renders r ON r.profile_id = p.id
-"""
+"""  # noqa: S608 (constant text)
 # Everything an entry shows, and what the weekly cap needs; nothing about the profile.
 # Events over since the feed's window began ($2) stay: their occurrences keep their slots.
 SELECT_FEED_ROWS = f"""
 WITH {ACTIVE_WEIGHTS}
-SELECT m.event_id, s.score, x.text AS explanation,
+SELECT m.event_id, {RANKED.format(together="$3")} AS score, x.text AS explanation,
        e.title, e.description, e.starts_at, e.ends_at, e.timezone, e.recurrence, e.over_at,
        e.status, e.sequence, e.updated_at, e.format, e.venue_name, e.venue_address, e.lat, e.lon,
        e.online_url, e.tags, e.intensity, e.group_size, e.structure, e.noise,
@@ -59,7 +66,7 @@ FROM matches m {WEIGHED}
 JOIN events e ON e.id = m.event_id
 JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = $1 AND {IS_MATCH} AND (e.over_at IS NULL OR e.over_at > $2)
-ORDER BY s.score DESC, m.event_id
+ORDER BY 2 DESC, m.event_id
 """  # noqa: S608 (constant text)
 # Last-Modified must say when the bytes last changed: a re-render that gives the same
 # ETag (a new day, an unrelated profile edit) keeps the stored time. HTTP dates have
@@ -104,6 +111,7 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     feed_style: str  # "standard" or "discreet"
     calendar_label: str  # a discreet feed's name and every entry's title
     generation: int  # bumped by a full re-score's swap and by a change of the active weights
+    buddy_state: str | None = None  # who the buddy is and what of theirs a render used
     render_key: str | None
     etag: str | None
     last_modified: datetime | None
@@ -174,9 +182,11 @@ async def feed_states(
 async def feed_rows(
     conn: asyncpg.Connection | asyncpg.Pool, profile_id: int, *, over_after: datetime
 ) -> list[FeedRow]:
-    """The profile's matches with their events, best first, leaving out events over at or
-    before `over_after` (the start of the feed's window)."""
-    rows = await conn.fetch(SELECT_FEED_ROWS, profile_id, over_after)
+    """The profile's matches with their events, best first (a together match with its
+    bonus), leaving out events over at or before `over_after` (the start of the feed's
+    window)."""
+    together = await together_events(conn, profile_id, datetime.now(UTC))
+    rows = await conn.fetch(SELECT_FEED_ROWS, profile_id, over_after, together)
     return [FeedRow(**dict(row)) for row in rows]
 
 

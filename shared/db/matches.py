@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from shared.db import explanations
-from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGH_MATCH, WEIGHED
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, RANKED, WEIGH_MATCH, WEIGHED
 from shared.scoring import PairScore
 
 # The writers of `matches` take one advisory lock per database: per-subject jobs (they read
@@ -123,21 +123,28 @@ _LIST_EVENT_COLUMNS = """
     e.updated_at
 """
 EVENT_FIELDS = tuple(c.strip().removeprefix("e.") for c in _LIST_EVENT_COLUMNS.split(","))
-# Best first by the active weights, keyset-paged by (score, event_id); events already
-# over are left out.
+# Best first by the active weights (a together match with its bonus, $5: the event ids),
+# keyset-paged by (score, event_id); events already over are left out.
 LIST_FOR_PROFILE = f"""
-WITH {ACTIVE_WEIGHTS}
+WITH {ACTIVE_WEIGHTS},
+ranked AS (
+    SELECT m.event_id, {RANKED.format(together="$5")} AS score, s.distance, s.comfort,
+           s.support, s.distance_km, m.interest_score, m.explanation_id,
+           m.event_id = ANY($5::bigint[]) AS together
+    FROM matches m {WEIGHED}
+    WHERE m.profile_id = $1 AND {IS_MATCH}
+)
 SELECT {_LIST_EVENT_COLUMNS},
-       s.score AS m_score, s.distance AS m_distance, m.interest_score AS m_interest,
-       s.comfort AS m_comfort, s.support AS m_support, s.distance_km AS m_distance_km,
-       x.text AS m_explanation, p.seeking AS m_seeking
-FROM matches m {WEIGHED}
-JOIN events e ON e.id = m.event_id
-JOIN profiles p ON p.id = m.profile_id
-JOIN match_explanations x ON x.id = m.explanation_id
-WHERE m.profile_id = $1 AND {IS_MATCH} AND (e.over_at IS NULL OR e.over_at > now())
-  AND ($2::float8 IS NULL OR s.score < $2::float8 OR (s.score = $2::float8 AND m.event_id > $3))
-ORDER BY s.score DESC, m.event_id
+       r.score AS m_score, r.distance AS m_distance, r.interest_score AS m_interest,
+       r.comfort AS m_comfort, r.support AS m_support, r.distance_km AS m_distance_km,
+       x.text AS m_explanation, p.seeking AS m_seeking, r.together AS m_together
+FROM ranked r
+JOIN events e ON e.id = r.event_id
+JOIN profiles p ON p.id = $1
+JOIN match_explanations x ON x.id = r.explanation_id
+WHERE (e.over_at IS NULL OR e.over_at > now())
+  AND ($2::float8 IS NULL OR r.score < $2::float8 OR (r.score = $2::float8 AND r.event_id > $3))
+ORDER BY r.score DESC, r.event_id
 LIMIT $4
 """  # noqa: S608
 
@@ -223,9 +230,14 @@ async def copy_binary(
 
 
 async def list_for_profile(
-    conn: asyncpg.Connection, profile_id: int, after: tuple[float, int] | None, limit: int
+    conn: asyncpg.Connection,
+    profile_id: int,
+    after: tuple[float, int] | None,
+    limit: int,
+    together: Sequence[int] = (),
 ) -> list[tuple[dict[str, Any], asyncpg.Record]]:
-    """One page of the profile's matches, best first: (event columns, the row)."""
+    """One page of the profile's matches, best first: (event columns, the row).
+    `together`: its together matches' event ids (shared/together.py)."""
     score, event_id = after if after is not None else (None, None)
-    rows = await conn.fetch(LIST_FOR_PROFILE, profile_id, score, event_id, limit)
+    rows = await conn.fetch(LIST_FOR_PROFILE, profile_id, score, event_id, limit, list(together))
     return [({f: r[f] for f in EVENT_FIELDS}, r) for r in rows]

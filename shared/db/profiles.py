@@ -9,9 +9,10 @@ import asyncpg
 import msgspec
 
 from shared import timeutil
-from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, WEIGHED
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, RANKED, WEIGHED
 from shared.models.profiles import ExportedMatch, Profile, ProfileCreate
 from shared.scoring import api_explanation
+from shared.together import TOGETHER_WORDS, together_events
 
 SELECT_ID_BY_TOKEN_HASH = "SELECT id FROM profiles WHERE token_hash = $1"
 
@@ -62,7 +63,8 @@ WHERE id = $1
 SELECT_MATCHES_FOR_EXPORT = f"""
 WITH {ACTIVE_WEIGHTS}
 SELECT m.event_id, e.title, e.starts_at, e.ends_at, e.timezone, e.recurrence,
-       s.score, s.distance AS distance_score, m.interest_score, s.comfort AS comfort_score,
+       {RANKED.format(together="$2")} AS score, m.event_id = ANY($2::bigint[]) AS together,
+       s.distance AS distance_score, m.interest_score, s.comfort AS comfort_score,
        s.support AS support_score, s.distance_km, x.text AS explanation,
        w.version AS weight_version, m.scored_at, e.support AS event_support,
        p.seeking AS seeking
@@ -70,7 +72,7 @@ FROM matches m {WEIGHED}
 JOIN events e ON e.id = m.event_id
 JOIN profiles p ON p.id = m.profile_id
 JOIN match_explanations x ON x.id = m.explanation_id
-WHERE m.profile_id = $1 AND {IS_MATCH} ORDER BY s.score DESC, m.event_id
+WHERE m.profile_id = $1 AND {IS_MATCH} ORDER BY 7 DESC, m.event_id
 """  # noqa: S608 (constant text)
 
 
@@ -155,7 +157,8 @@ async def replace_feed_token(
 async def matches_for_export(conn: asyncpg.Connection, profile_id: int) -> list[ExportedMatch]:
     """Every stored match of the profile, best first, in the export's readable form."""
     now = datetime.now(UTC)
-    rows = await conn.fetch(SELECT_MATCHES_FOR_EXPORT, profile_id)
+    together = await together_events(conn, profile_id, now)
+    rows = await conn.fetch(SELECT_MATCHES_FOR_EXPORT, profile_id, together)
     return [_exported(r, now) for r in rows]
 
 
@@ -169,7 +172,9 @@ def _exported(r: asyncpg.Record, now: datetime) -> ExportedMatch:
         title=r["title"],
         next_starts_at=None if upcoming is None else upcoming.replace(tzinfo=None).isoformat(),
         timezone=r["timezone"],
-        explanation=api_explanation(r["explanation"], km, r["seeking"], r["event_support"]),
+        explanation=api_explanation(r["explanation"], km, r["seeking"], r["event_support"])
+        + (f" · {TOGETHER_WORDS}" if r["together"] else ""),
+        together=r["together"],
         # Stored as float4: shown to the precision it carries, as the matches API does.
         score=round(float(r["score"]), 4),
         components={

@@ -20,12 +20,12 @@ ACTIVE_WEIGHTS = """w AS (
 )"""
 
 
-def weigh_match(w: str = "w") -> str:
+def weigh_match(w: str = "w", m: str = "m") -> str:
     """The call weighing the pair `m` with the weights row `w`."""
     return f"""weigh_match(
-    m.distance_km, m.online, m.interest_score, m.comfort_gap, m.support, {w}.distance,
-    {w}.interest, {w}.comfort, {w}.support, {w}.distance_decay_km, {w}.online_score,
-    {w}.stretch_penalty)"""
+    {m}.distance_km, {m}.online, {m}.interest_score, {m}.comfort_gap, {m}.support,
+    {w}.distance, {w}.interest, {w}.comfort, {w}.support, {w}.distance_decay_km,
+    {w}.online_score, {w}.stretch_penalty)"""
 
 
 WEIGH_MATCH = weigh_match("w")
@@ -33,6 +33,13 @@ WEIGHED = f"CROSS JOIN w CROSS JOIN LATERAL {WEIGH_MATCH} AS s"
 # A match: an eligible pair scoring at least `min_score`, or a cancelled event's row that
 # was one when it was cancelled (kept until the event is over, whatever the weights do).
 IS_MATCH = "(m.kept OR s.score >= w.min_score)"
+# The score a reader ranks by: a together match (SPEC "A trusted person": an event both
+# of a pair match on their own, shared/together.py) gets `together_bonus`, capped at 1.
+# `{together}` is the parameter holding those event ids.
+RANKED = (
+    "least(s.score + CASE WHEN m.event_id = ANY({together}::bigint[])"
+    " THEN w.together_bonus ELSE 0 END, 1)"
+)
 CANDIDATE_FIELDS = (
     "distance", "interest", "comfort", "support", "distance_decay_km", "online_score",
     "stretch_penalty", "min_score", "together_bonus",

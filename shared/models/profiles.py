@@ -243,6 +243,7 @@ class ExportedMatch(Base, kw_only=True):
     components: dict[str, float | None]  # support: null when not counted
     distance_km: float | None
     weight_version: int  # the active weights it is weighed with
+    together: bool = False  # a together match (SPEC "A trusted person")
     scored_at: datetime
 
 
