@@ -88,8 +88,8 @@ FIELDS = (
     Field(
         "together_bonus",
         "Together bonus",
-        "For an event that suits both people of a trusted pair, so they could go together:"
-        " kept with the version, applied once together matches are in (not yet).",
+        "Added to the score of an event that suits both people of a trusted pair, at a time"
+        " both are free, so they could go together.",
         0,
         1,
         0.01,
