@@ -5,6 +5,7 @@ cross-field rules a model declares in `__openapi_rules__`.
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import msgspec
@@ -43,7 +44,35 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
             schema.additional_properties = False
         if rules := getattr(struct, RULES_ATTR, None):
             schema.all_of = list(rules)
+        _restore_zero_bounds(struct, schema)
         return schema
+
+
+_BOUNDS = (
+    ("ge", "minimum"),
+    ("gt", "exclusive_minimum"),
+    ("le", "maximum"),
+    ("lt", "exclusive_maximum"),
+)
+
+
+def _restore_zero_bounds(struct: Any, schema: Any) -> None:
+    """Litestar drops a bound of 0 from a constrained type inside a union (it tests the
+    bound's truth): `Annotated[float, Meta(ge=0)] | UnsetType` would be published without
+    its minimum, and clients would send what is refused. Put such bounds back."""
+    properties = schema.properties or {}
+    for field in msgspec.structs.fields(struct):
+        prop = properties.get(field.encode_name)
+        if prop is None or not hasattr(prop, "minimum"):
+            continue
+        for arg in typing.get_args(field.type):
+            for meta in getattr(arg, "__metadata__", ()):
+                if not isinstance(meta, msgspec.Meta):
+                    continue
+                for name, attribute in _BOUNDS:
+                    bound = getattr(meta, name)
+                    if bound is not None and getattr(prop, attribute) is None:
+                        setattr(prop, attribute, bound)
 
 
 def _allowed_methods(app: Litestar) -> dict[str, str]:
