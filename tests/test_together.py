@@ -7,7 +7,7 @@ and "you could go together" in the API's explanation only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -15,6 +15,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.factories import bearer, create_organiser, post_event
+from tests.feed_parsers import parse_with_ical, parse_with_icaljs, parse_with_python, require_icaljs
 from tests.test_matching_e2e import my_matches, new_profile
 
 Client = AsyncTestClient[Any]
@@ -69,9 +70,20 @@ async def test_together_needs_both_to_match_on_their_own(
         if before is not None:  # the bonus (0.1 by default), capped at 1
             assert page[both["id"]]["score"] == pytest.approx(min(1.0, before + 0.1), abs=1e-4)
     assert not mine[only_one["id"]]["explanation"].endswith("together")
-    # The feed says nothing of it.
-    body = (await feed.get(urlparse(ada["feed_url"]).path)).text
-    assert "together" not in body
+    # The feed carries the together event (its rank has the bonus) and says nothing of it,
+    # as every parser the suite uses reads it.
+    ics = (await feed.get(urlparse(ada["feed_url"]).path)).content
+    assert b"together" not in ics
+    start = datetime.now(UTC) - timedelta(days=7)
+    end = start + timedelta(weeks=13)
+    require_icaljs()
+    readings = [
+        parse(ics, start, end) for parse in (parse_with_python, parse_with_ical, parse_with_icaljs)
+    ]
+    uid = f"event-{both['id']}@lowkey"
+    assert all(uid in r["events"] for r in readings)
+    assert len({tuple(r["events"][uid]["occurrences"]) for r in readings}) == 1
+    assert readings[0]["events"][uid]["occurrences"]
     export = (await api.get("/v1/me/export", headers=bearer(ada["token"]))).json()
     assert [m["together"] for m in export["matches"] if m["event_id"] == both["id"]] == [True]
 
