@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 import random
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
 
 from shared import bulk_scoring, match_copy
 from shared.crypto import new_token, seal, token_hash
-from shared.db import buddies, matches, scoring_inputs, stats
+from shared.db import buddies, checkins, matches, scoring_inputs, stats
 from shared.db.events import insert_event
 from shared.db.organisers import insert_organiser
 from shared.db.pool import create_pool
@@ -21,6 +22,7 @@ from shared.db.profiles import insert_profile
 from shared.models.events import EventCreate, check_event
 from shared.models.profiles import ProfileCreate
 from shared.settings import Settings
+from shared.timeutil import Refusal, stored_schedule
 
 log = logging.getLogger("lowkey.demo")
 
@@ -210,6 +212,11 @@ SEEKING_MIX: tuple[tuple[str, ...], ...] = (
     ("emotional",),
     ("informational", "practical"),
 )
+# The demo event (by index) that began in the past, and how many days ago; a few of the
+# users it matched say how its ended occurrences went (SPEC "Check-ins").
+PAST_SERIES = 1
+PAST_SERIES_DAYS = 15
+DEMO_ANSWERS = ("went_fine", "didnt_go", "too_much", "went_fine")
 # Every fifth demo profile (not the demo user) keeps a discreet calendar.
 DISCREET_EVERY = 5
 DISCREET_LABELS = ("Plans", "Evenings", "Week ahead")
@@ -224,7 +231,10 @@ def _event(rng: random.Random, i: int, today: date) -> EventCreate:
     title, tags, sizes, structure, noise, talking, newcomers, costs, place = rng.choice(KINDS)
     area, lat, lon = rng.choice(AREAS)
     hour, hours = rng.choice(TIMES)
-    start = datetime.combine(today + timedelta(days=rng.randint(1, 40)), datetime.min.time())
+    days = rng.randint(1, 40)
+    # One series began two weeks ago: its ended occurrences are there to check in on.
+    days = -PAST_SERIES_DAYS if i == PAST_SERIES else days
+    start = datetime.combine(today + timedelta(days=days), datetime.min.time())
     start = start.replace(hour=hour)
     online = i % 15 == 0
     hybrid = not online and i % 11 == 0
@@ -243,7 +253,7 @@ def _event(rng: random.Random, i: int, today: date) -> EventCreate:
             "starts_at": start.isoformat(timespec="seconds"),
             "ends_at": (start + timedelta(hours=hours)).isoformat(timespec="seconds"),
             "timezone": TZ,
-            "recurrence": "FREQ=WEEKLY" if rng.random() < 0.4 else None,
+            "recurrence": "FREQ=WEEKLY" if rng.random() < 0.4 or i == PAST_SERIES else None,
             "format": "online" if online else "hybrid" if hybrid else "in_person",
             "venue": None if online else venue,
             "online_url": "https://meet.example.org/lowkey-demo" if online or hybrid else None,
@@ -345,10 +355,12 @@ async def load_demo(settings: Settings) -> str | None:
                 token_hash(secret, org_key, purpose="organiser"),
             )
             today = datetime.now(UTC).date()
+            event_ids = []
             for i in range(EVENTS):
-                await insert_event(
+                event = await insert_event(
                     conn, organiser.id, check_event(_event(rng, i, today), can_geocode=False)
                 )
+                event_ids.append(event.id)
             user_token = new_token("lk_usr_")
             feed_token = ""
             ids = []
@@ -368,6 +380,7 @@ async def load_demo(settings: Settings) -> str | None:
             await buddies.link(conn, ids[1], ids[2])
             await score_everything(conn)
             count = await stats.count_matches(conn)
+            answered = await _demo_checkins(conn, event_ids[PAST_SERIES])
     finally:
         await pool.close()
     feed_url = f"{settings.feed_base_url}/feeds/{feed_token}.ics"
@@ -377,7 +390,8 @@ async def load_demo(settings: Settings) -> str | None:
     return "\n".join(
         [
             "lowkey demo city (Leeds) loaded:",
-            f"  {EVENTS} events, {PROFILES + 1} profiles, {count} matches, 1 trusted pair",
+            f"  {EVENTS} events, {PROFILES + 1} profiles, {count} matches, 1 trusted pair,"
+            f" {answered} check-ins",
             f"  demo organiser key: {org_key}",
             f"  demo user token:    {user_token}",
             f"  demo user's feed:   {feed_url}",
@@ -385,6 +399,37 @@ async def load_demo(settings: Settings) -> str | None:
             f"  admin console:      {settings.public_url}/admin",
         ]
     )
+
+
+async def _demo_checkins(conn: asyncpg.Connection, event_id: int) -> int:
+    """The past series' ended occurrences recorded for the users it matches (as the
+    worker's recorder does at each start), and a few of them answered: how many."""
+    now = datetime.now(UTC)
+    event = await checkins.event_times(conn, event_id)
+    assert event is not None
+    schedule = stored_schedule(*event, now)
+    assert not isinstance(schedule, Refusal), "the demo's series passes the rules"
+    tz = ZoneInfo(event.timezone)
+    ended = [
+        (event.id, start.astimezone(tz).replace(tzinfo=None), start, start + schedule.duration)
+        for start in schedule.starts_between(now - timedelta(days=14), now)
+        if start + schedule.duration <= now
+    ]
+    await checkins.record_occurrences(conn, ended)
+    if not ended:
+        return 0
+    _, local, utc_start, _ = ended[-1]
+    answered = 0
+    for pid, answer in zip(
+        await checkins.recorded_profiles(conn, event.id, local, len(DEMO_ANSWERS)),
+        DEMO_ANSWERS,
+        strict=False,
+    ):
+        record = await checkins.match_record(conn, pid, event.id, local)
+        assert record is not None
+        await checkins.save_answer(conn, pid, event.id, local, utc_start, answer, record)
+        answered += 1
+    return answered
 
 
 async def score_everything(conn: asyncpg.Connection) -> int:

@@ -52,6 +52,13 @@ async def test_demo_loads_once_into_an_empty_database(
     assert await pool.fetchval("SELECT count(*) FROM events WHERE support <> '{}'") > 100
     assert await pool.fetchval("SELECT count(*) FROM profiles WHERE seeking <> '{}'") > 500
     assert await pool.fetchval("SELECT count(*) FROM buddies") == 2
+    # A series begun two weeks ago, some of whose users said how it went.
+    answers = await pool.fetch("SELECT answer, count(*) AS n FROM checkins GROUP BY 1 ORDER BY 1")
+    assert {r["answer"] for r in answers} == {"went_fine", "didnt_go", "too_much"}
+    assert await pool.fetchval(
+        "SELECT count(*) FROM match_occurrences o JOIN checkins c"
+        " ON (c.profile_id, c.event_id, c.occurrence) = (o.profile_id, o.event_id, o.starts_at)"
+    ) == await pool.fetchval("SELECT count(*) FROM checkins")
     assert await pool.fetchval("SELECT count(*) FROM matches WHERE support >= 0") > 100
 
     token = printed(block, "demo user token")

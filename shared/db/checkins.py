@@ -201,6 +201,21 @@ async def record_occurrences(
     return int(status.rsplit(" ", 1)[1])
 
 
+RECORDED_PROFILES = """
+SELECT profile_id FROM match_occurrences WHERE event_id = $1 AND starts_at = $2
+ORDER BY profile_id LIMIT $3
+"""
+
+
+async def recorded_profiles(
+    conn: asyncpg.Connection, event_id: int, local_start: datetime, limit: int
+) -> list[int]:
+    """The profiles (lowest ids first) the occurrence was recorded as a match for."""
+    return [
+        r["profile_id"] for r in await conn.fetch(RECORDED_PROFILES, event_id, local_start, limit)
+    ]
+
+
 async def purge_occurrences(conn: asyncpg.Connection, ended_before: datetime) -> int:
     status: str = await conn.execute(PURGE_OCCURRENCES, ended_before)
     return int(status.rsplit(" ", 1)[1])
