@@ -15,10 +15,14 @@ import asyncpg
 from litestar.testing import AsyncTestClient
 
 from services.worker.occurrences import end_stretch_pauses, record_started_occurrences
+from shared.db.checkins import record_occurrences
+from shared.db.matches import upsert_pairs
 from shared.queue import connect_queue
 from shared.settings import Settings
 from tests.factories import bearer, create_organiser, post_event
 from tests.test_api_profiles import create
+from tests.test_match_locks import new_profile
+from tests.weighing import parts_scoring
 
 Drain = Callable[[], Awaitable[int]]
 # At comfort level 2: intensity 3 is a stretch, intensity 1 is well within.
@@ -351,3 +355,36 @@ async def test_records_are_kept_fourteen_days_and_erasure_removes_everything(
     async with pool.acquire() as conn:
         for table in ("checkins", "comfort_changes", "match_occurrences"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+
+
+async def test_an_occurrence_is_recorded_only_for_pairs_that_are_matches_then(
+    api: AsyncTestClient[Any], admin_headers: dict[str, str], pool: Any
+) -> None:
+    """Every eligible pair is stored (weights apply at read): the record keeps only those
+    the active weights make matches at the occurrence's start."""
+    key = await organiser(api, admin_headers)
+    event = await post_event(api, key)
+    async with pool.acquire() as conn:
+        above, below = await new_profile(conn, 7), await new_profile(conn, 8)
+        await upsert_pairs(
+            conn,
+            [
+                (above, parts_scoring(event["id"], 0.8, "x")),
+                (below, parts_scoring(event["id"], 0.31, "x")),
+            ],
+        )
+        # A version whose min_score only the first pair reaches.
+        await conn.execute(
+            "INSERT INTO weight_versions (version, distance, interest, comfort, distance_decay_km,"
+            " online_score, stretch_penalty, min_score, note)"
+            " VALUES (2, 1, 1, 1, 5, 0.6, 0.4, 0.5, 't')"
+        )
+        await conn.execute("UPDATE active_weights SET version = 2")
+        start = datetime(2030, 12, 1, 19)
+        utc = start.replace(tzinfo=UTC)
+        assert (
+            await record_occurrences(conn, [(event["id"], start, utc, utc + timedelta(hours=2))])
+            == 1
+        )
+        recorded = await conn.fetch("SELECT profile_id FROM match_occurrences")
+    assert [r["profile_id"] for r in recorded] == [above]
