@@ -79,7 +79,7 @@ RETURNING r.chunks_done >= r.chunks_total
 # Weights are applied at read, so a run's rows hold for any version: only a newer run
 # makes its work moot.
 SUPERSEDED = "SELECT EXISTS (SELECT 1 FROM rescore_runs WHERE id > $1)"
-RUN_VERSION = "SELECT weight_version FROM rescore_runs WHERE id = $1 AND finished_at IS NULL"
+RUN_OPEN = "SELECT finished_at IS NULL FROM rescore_runs WHERE id = $1"
 FANNED_OUT = "UPDATE rescore_runs SET fanned_out_at = clock_timestamp() WHERE id = $1"
 # A run to swap in: every chunk done, not finished; locked so one worker swaps it.
 CLAIM_COMPLETE_RUN = """
@@ -135,8 +135,7 @@ async def fan_out(conn: asyncpg.Connection, run_id: int, chunk_size: int) -> int
 async def index_wanted(conn: asyncpg.Connection, run_id: int) -> bool:
     """Whether the run still goes on (its partitions are worth indexing ahead of the
     swap): unfinished and not superseded."""
-    version = await conn.fetchval(RUN_VERSION, run_id)
-    return version is not None and not await superseded(conn, run_id)
+    return bool(await conn.fetchval(RUN_OPEN, run_id)) and not await superseded(conn, run_id)
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: int) -> None:
