@@ -1,9 +1,16 @@
-"""A feed's bytes: served from `feed_renders` while its cache key holds, else rendered and kept.
+"""A feed's bytes: served from `feed_renders` while its cache key holds, else made again.
 
 The key changes with `profiles.matches_version` (bumped by every write to the profile's
-matches or their events), the profile's own `updated_at` and the week its window starts
-in. Within a week time alone changes nothing: this week's occurrences keep their slots
-after they end, so a render holds until the week rolls over.
+matches or their events), the profile's own `updated_at`, `match_generation` (a weight
+change, a re-score's swap) and the week its window starts in. Within a week time alone
+changes nothing: this week's occurrences keep their slots after they end, so a render
+holds until the week rolls over.
+
+When the key has moved on, the weekly cap selects the entries again (about a millisecond)
+and the render is keyed on what came out: a digest of the entries as they would be written
+(their events' data, sequences, EXDATEs and texts). A selection equal to the stored one
+keeps the stored bytes and only moves the key on; only a selection that changed is
+rendered (about ten times the cost). So a weight change renders only the feeds it changes.
 
 Whatever is stored, a render is bounded (rows read, entries and EXDATEs kept, time taken)
 and never fails the request: an event the renderer cannot handle is left out (logged
@@ -24,6 +31,7 @@ import anyio
 import anyio.to_thread
 import asyncpg
 import msgspec
+from prometheus_client import Counter
 
 from services.feed.ical import FeedEntry, render_feed
 from services.feed.lookups import LookupBatcher
@@ -34,6 +42,7 @@ from shared.db.feeds import (
     feed_rows,
     feed_state,
     feed_states,
+    rekey_render,
     store_render,
 )
 from shared.first_visit import first_visit_sentences
@@ -66,6 +75,13 @@ MAX_EXDATES = 7 * CAP_WEEKS
 # left to finish) and the feed answered as a render that failed.
 RENDER_TIMEOUT_S = 5.0
 RENDER_FAILED = "this calendar cannot be made just now; retry later"
+
+FEED_RENDERS = Counter(
+    "lowkey_feed_renders_total",
+    "Feed requests whose cache key had moved on: outcome=rendered when the bytes were made"
+    " again, unchanged when the selection was the stored one and its bytes were kept",
+    ["outcome"],
+)
 
 
 # Looks a feed up by (token hash, the client's ETag): `feed_state` on a pool, or a batcher.
@@ -195,36 +211,82 @@ async def _render_and_store(
     except Exception as exc:
         return _last_good(state, stored, exc)
     rows = (await feed_rows(pool, state.profile_id, over_after=window.start))[:MAX_FEED_ROWS]
-    # Rendering is pure CPU (tens of ms for a full feed): off the event loop, so cached
-    # feeds keep being served meanwhile, and holding no pooled connection.
+    stored_selection = state.selection if stored is not None else None
     try:
-        with anyio.fail_after(RENDER_TIMEOUT_S):
-            body = await anyio.to_thread.run_sync(
-                lambda: build_feed_isolating(
-                    rows,
-                    timezone=state.timezone,
-                    max_events_per_week=state.max_events_per_week,
-                    availability=state.availability,
-                    week=week,
-                    public_url=settings.public_url,
-                    feed_style=state.feed_style,
-                    calendar_label=state.calendar_label,
-                ),
-                abandon_on_cancel=True,
+        made = await _make(rows, state, week, settings.public_url, stored_selection)
+        if made.body is None:
+            assert stored is not None
+            last_modified = await rekey_render(
+                pool, state.profile_id, render_key=key, selection=made.selection
             )
+            if last_modified is not None:
+                FEED_RENDERS.labels("unchanged").inc()
+                return stored
+            # Another request stored a render of something else meanwhile: make this one.
+            made = await _make(rows, state, week, settings.public_url, None)
     except Exception as exc:
         return _last_good(state, stored, exc)
-    etag = feed_etag(body)
+    assert made.body is not None
+    FEED_RENDERS.labels("rendered").inc()
+    etag = feed_etag(made.body)
     # No time limit: the key names the week, and nothing else changes with time alone.
     last_modified = await store_render(
-        pool, state.profile_id, render_key=key, body=body, etag=etag, fresh_until=None
+        pool,
+        state.profile_id,
+        render_key=key,
+        selection=made.selection,
+        body=made.body,
+        etag=etag,
+        fresh_until=None,
     )
     if last_modified is None:
         return None
-    return ServedFeed(etag=etag, last_modified=last_modified, body=body)
+    return ServedFeed(etag=etag, last_modified=last_modified, body=made.body)
 
 
-def build_feed(
+async def _make(
+    rows: Sequence[FeedRow],
+    state: FeedState,
+    week: date,
+    public_url: str,
+    stored_selection: str | None,
+) -> MadeFeed:
+    # Selecting and rendering are pure CPU (a render takes ~10 ms): off the event loop, so
+    # cached feeds keep being served meanwhile, and holding no pooled connection.
+    with anyio.fail_after(RENDER_TIMEOUT_S):
+        return await anyio.to_thread.run_sync(
+            lambda: make_feed(
+                rows,
+                stored_selection=stored_selection,
+                timezone=state.timezone,
+                max_events_per_week=state.max_events_per_week,
+                availability=state.availability,
+                week=week,
+                public_url=public_url,
+                feed_style=state.feed_style,
+                calendar_label=state.calendar_label,
+            ),
+            abandon_on_cancel=True,
+        )
+
+
+class PreparedFeed(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed's entries as the weekly cap selects them, ready to render; `selection` is the
+    digest of everything its bytes are made from."""
+
+    entries: list[FeedEntry]
+    public_url: str
+    calendar_name: str
+    discreet: bool
+    selection: str
+
+
+class MadeFeed(msgspec.Struct, frozen=True, kw_only=True):
+    selection: str
+    body: bytes | None  # None: the stored render is of this selection, its bytes stand
+
+
+def prepare_feed(
     rows: Sequence[FeedRow],
     *,
     timezone: str,
@@ -234,13 +296,13 @@ def build_feed(
     public_url: str,
     feed_style: str = "standard",
     calendar_label: str = DEFAULT_CALENDAR_LABEL,
-) -> bytes:
+) -> PreparedFeed:
     """Pure: matched rows, capped per week over the window that starts on `week` (a
-    Monday), rendered to bytes. `availability` is the profile's windows as JSON text; a
-    `discreet` feed is named `calendar_label` and says nothing of its events.
+    Monday), as the entries to render. `availability` is the profile's windows as JSON
+    text; a `discreet` feed is named `calendar_label` and says nothing of its events.
 
-    The cap sees every occurrence of the window, those already over too, so a render
-    depends only on its key and stays the same all week.
+    The cap sees every occurrence of the window, those already over too, so the selection
+    depends only on the rows and the week, and stays the same all week.
     """
     capped = weekly_cap(
         cap_profile(
@@ -255,19 +317,38 @@ def build_feed(
     shown = _bounded(capped, by_id, max_events_per_week)
     entries = [_entry(by_id[match.event_id], match) for match in shown]
     discreet = feed_style == "discreet"
-    return render_feed(
-        entries,
+    calendar_name = calendar_label if discreet else CALENDAR_NAME
+    # `render_feed` is pure: these inputs, and RENDER_VERSION for the code, are its bytes.
+    made_from = msgspec.json.encode((RENDER_VERSION, public_url, calendar_name, discreet, entries))
+    return PreparedFeed(
+        entries=entries,
         public_url=public_url,
-        calendar_name=calendar_label if discreet else CALENDAR_NAME,
+        calendar_name=calendar_name,
         discreet=discreet,
+        selection=hashlib.sha256(made_from).hexdigest()[:32],
     )
 
 
-def build_feed_isolating(rows: Sequence[FeedRow], **options: Any) -> bytes:
-    """`build_feed`, leaving out each event whose data the renderer cannot handle (each
-    is tried alone once the whole fails); raises only when the rest fails as well."""
+def render_prepared(prepared: PreparedFeed) -> bytes:
+    return render_feed(
+        prepared.entries,
+        public_url=prepared.public_url,
+        calendar_name=prepared.calendar_name,
+        discreet=prepared.discreet,
+    )
+
+
+def build_feed(rows: Sequence[FeedRow], **options: Any) -> bytes:
+    """Pure: the bytes of the feed of `rows` (options as `prepare_feed`)."""
+    return render_prepared(prepare_feed(rows, **options))
+
+
+def make_feed(rows: Sequence[FeedRow], *, stored_selection: str | None, **options: Any) -> MadeFeed:
+    """The feed's selection, and its bytes unless `stored_selection` is already that
+    selection's; each event whose data the renderer cannot handle is left out (each is
+    tried alone once the whole fails). Raises only when the rest fails as well."""
     try:
-        return build_feed(rows, **options)
+        return _made(prepare_feed(rows, **options), stored_selection)
     except Exception:
         pass
     kept = []
@@ -278,7 +359,13 @@ def build_feed_isolating(rows: Sequence[FeedRow], **options: Any) -> bytes:
             _log_unrenderable(row.event_id, type(exc).__name__)
         else:
             kept.append(row)
-    return build_feed(kept, **options)
+    return _made(prepare_feed(kept, **options), stored_selection)
+
+
+def _made(prepared: PreparedFeed, stored_selection: str | None) -> MadeFeed:
+    if prepared.selection == stored_selection:
+        return MadeFeed(selection=prepared.selection, body=None)
+    return MadeFeed(selection=prepared.selection, body=render_prepared(prepared))
 
 
 _unrenderable: set[int] = set()

@@ -5,7 +5,9 @@ Contract with every writer of what a feed shows (docs/DEVELOPING.md): a write to
 an event edit bumps it for every profile matched to the event (trigger, migration 0007), a
 profile edit sets `profiles.updated_at`, and a full re-score's swap and a change of the
 active weights bump `match_generation` (shared/db/rescore_tables.py, shared/db/weights.py).
-So the cache key needs no look at the matches at all.
+So the cache key needs no look at the matches at all. A stored render also keeps the digest
+of the selection it was made from (services/feed/render.py), so a key that moved on to an
+unchanged selection relabels the stored bytes instead of replacing them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ SELECT_FEED_STATE = f"""
 SELECT p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version, p.updated_at,
        p.availability::text AS availability, p.feed_style, p.calendar_label,
        (SELECT g.generation FROM match_generation g) AS generation, {BUDDY_STATE},
-       r.render_key, r.etag, r.last_modified,
+       r.render_key, r.selection, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = $2 THEN NULL ELSE r.body END AS body
 FROM profiles p LEFT JOIN feed_renders r ON r.profile_id = p.id
@@ -46,7 +48,7 @@ SELECT_FEED_STATES = f"""
 SELECT t.i, p.id AS profile_id, p.timezone, p.max_events_per_week, p.matches_version,
        p.updated_at, p.availability::text AS availability, p.feed_style, p.calendar_label,
        (SELECT g.generation FROM match_generation g) AS generation, {BUDDY_STATE},
-       r.render_key, r.etag, r.last_modified,
+       r.render_key, r.selection, r.etag, r.last_modified,
        coalesce(r.fresh_until > now(), true) AS fresh,
        CASE WHEN r.etag = t.known_etag THEN NULL ELSE r.body END AS body
 FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS t(token_hash, known_etag, i)
@@ -73,15 +75,25 @@ ORDER BY 2 DESC, m.event_id
 # whole seconds, so the time is stored truncated to compare exactly with If-Modified-Since.
 # Inserting through the profiles row skips a profile erased meanwhile.
 UPSERT_RENDER = """
-INSERT INTO feed_renders (profile_id, render_key, body, etag, fresh_until, last_modified)
-SELECT p.id, $2, $3, $4, $5, date_trunc('second', now()) FROM profiles p WHERE p.id = $1
+INSERT INTO feed_renders
+    (profile_id, render_key, selection, body, etag, fresh_until, last_modified)
+SELECT p.id, $2, $6, $3, $4, $5, date_trunc('second', now()) FROM profiles p WHERE p.id = $1
 ON CONFLICT (profile_id) DO UPDATE SET
     render_key = EXCLUDED.render_key,
+    selection = EXCLUDED.selection,
     fresh_until = EXCLUDED.fresh_until,
     body = EXCLUDED.body,
     etag = EXCLUDED.etag,
     last_modified = CASE WHEN feed_renders.etag = EXCLUDED.etag
                          THEN feed_renders.last_modified ELSE EXCLUDED.last_modified END
+RETURNING last_modified
+"""
+# A key that moved on to a selection that did not: the stored bytes stay, under the new key.
+# Only while the stored render is still the one of that selection (a render of another,
+# stored meanwhile by a concurrent request, is not relabelled).
+REKEY_RENDER = """
+UPDATE feed_renders SET render_key = $2
+WHERE profile_id = $1 AND selection = $3
 RETURNING last_modified
 """
 
@@ -113,6 +125,7 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     generation: int  # bumped by a full re-score's swap and by a change of the active weights
     buddy_state: str | None = None  # who the buddy is and what of theirs a render used
     render_key: str | None
+    selection: str | None = None  # digest of what the stored render was made from
     etag: str | None
     last_modified: datetime | None
     fresh: bool  # false once the stored render's fresh_until has passed
@@ -195,17 +208,27 @@ async def store_render(
     profile_id: int,
     *,
     render_key: str,
+    selection: str | None,
     body: bytes,
     etag: str,
     fresh_until: datetime | None,
 ) -> datetime | None:
-    """Keep a render, good until `fresh_until` (None: while its key holds); returns its
-    Last-Modified, or None when the profile is gone."""
+    """Keep a render of `selection`, good until `fresh_until` (None: while its key holds);
+    returns its Last-Modified, or None when the profile is gone."""
     try:
         value: datetime | None = await conn.fetchval(
-            UPSERT_RENDER, profile_id, render_key, body, etag, fresh_until
+            UPSERT_RENDER, profile_id, render_key, body, etag, fresh_until, selection
         )
     except asyncpg.ForeignKeyViolationError:
         # Erased between the lookup and now: the feed no longer exists.
         return None
+    return value
+
+
+async def rekey_render(
+    conn: asyncpg.Connection | asyncpg.Pool, profile_id: int, *, render_key: str, selection: str
+) -> datetime | None:
+    """Move the stored render of `selection` on to `render_key`; its Last-Modified, or None
+    when the stored render is no longer that selection's (or the profile is gone)."""
+    value: datetime | None = await conn.fetchval(REKEY_RENDER, profile_id, render_key, selection)
     return value
