@@ -22,3 +22,16 @@ def job_id(prefix: str, kind: str, outbox_id: int) -> str:
     arq keys jobs globally (`arq:job:<id>`), so the id carries the deployment's prefix.
     """
     return f"{prefix}:{kind}:{outbox_id}"
+
+
+# A full re-score's steps are keyed by their run: each is queued at most once at a time.
+def chunk_job_id(prefix: str, run_id: int, chunk_no: int) -> str:
+    return f"{prefix}:rescore-chunk:{run_id}:{chunk_no}"
+
+
+def finish_job_id(prefix: str, run_id: int) -> str:
+    return f"{prefix}:rescore-finish:{run_id}"
+
+
+def index_job_id(prefix: str, run_id: int, chunk_no: int) -> str:
+    return f"{prefix}:rescore-index:{run_id}:{chunk_no}"

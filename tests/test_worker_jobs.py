@@ -514,7 +514,7 @@ async def test_sweep_sends_a_lost_chunk_and_a_lost_swap_again(
     queued = set(await ctx["redis"].zrange(ctx["settings"].chunk_queue_name, 0, -1))
     prefix = ctx["settings"].redis_prefix
     assert queued == {
-        jobs.chunk_job_id(prefix, lost, 0).encode(),
+        f"{prefix}:rescore-chunk:{lost}:0".encode(),
         f"{prefix}:rescore-finish:{swapless}".encode(),
     }
 

@@ -67,10 +67,6 @@ TRANSIENT = (
 )
 
 
-def chunk_job_id(prefix: str, run_id: int, chunk_no: int) -> str:
-    return f"{prefix}:rescore-chunk:{run_id}:{chunk_no}"
-
-
 @contextlib.asynccontextmanager
 async def retry_transient() -> AsyncIterator[None]:
     try:
@@ -184,7 +180,7 @@ async def enqueue_chunk(queue: ArqRedis, settings: Settings, run_id: int, chunk_
             jobs.RESCORE_CHUNK,
             run_id,
             chunk_no,
-            _job_id=chunk_job_id(settings.redis_prefix, run_id, chunk_no),
+            _job_id=jobs.chunk_job_id(settings.redis_prefix, run_id, chunk_no),
             _queue_name=settings.chunk_queue_name,
         )
     except (RedisError, OSError) as exc:
@@ -199,7 +195,7 @@ async def enqueue_finish(queue: ArqRedis, settings: Settings, run_id: int) -> bo
         await queue.enqueue_job(
             jobs.RESCORE_FINISH,
             run_id,
-            _job_id=f"{settings.redis_prefix}:rescore-finish:{run_id}",
+            _job_id=jobs.finish_job_id(settings.redis_prefix, run_id),
             _queue_name=settings.chunk_queue_name,
         )
     except (RedisError, OSError) as exc:
@@ -217,7 +213,7 @@ async def enqueue_index(queue: ArqRedis, settings: Settings, run_id: int, chunk_
             jobs.RESCORE_INDEX,
             run_id,
             chunk_no,
-            _job_id=f"{settings.redis_prefix}:rescore-index:{run_id}:{chunk_no}",
+            _job_id=jobs.index_job_id(settings.redis_prefix, run_id, chunk_no),
             _queue_name=settings.queue_name,
         )
     except (RedisError, OSError) as exc:
