@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 
 from shared.demo import score_everything
+from shared.http.cursor import encode_cursor
 from shared.settings import Settings
 
 DEFAULTS = {
@@ -194,6 +195,13 @@ async def test_history_is_newest_first_and_paged(
     assert rest.json()["next"] is None
     bad = await api.get("/v1/admin/weights/history?cursor=nope", headers=admin_headers)
     assert bad.status_code == 422
+    # Another list's cursor is not this list's, though both carry one number.
+    foreign = encode_cursor("o", 2)  # what the organisers list hands back after id 2
+    refused = await api.get(
+        "/v1/admin/weights/history", params={"cursor": foreign}, headers=admin_headers
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_activate_reactivates_without_new_version(

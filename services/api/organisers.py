@@ -4,8 +4,6 @@ create for `lowkey create-organiser`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 import asyncpg
@@ -18,9 +16,9 @@ from services.api.responses import NO_STORE, IdempotencyKey, problems
 from shared.crypto import new_token, token_hash
 from shared.db.organisers import insert_organiser, list_organisers, revoke_organiser
 from shared.db.pool import create_pool
-from shared.http.cursor import Cursor
+from shared.http.cursor import Cursor, bigint, decode_cursor, encode_cursor, tag
 from shared.http.deps import PoolDep, SettingsDep
-from shared.http.problems import Invalid, NotFound
+from shared.http.problems import NotFound
 from shared.models.common import Page
 from shared.models.organisers import Organiser, OrganiserCreate, OrganiserCreated
 from shared.settings import Settings
@@ -64,19 +62,12 @@ async def create_organiser_cli(settings: Settings, name: str, email: str) -> str
 
 
 def _cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"o{last_id}".encode()).decode().rstrip("=")
+    return encode_cursor("o", last_id)
 
 
 def _after_id(cursor: str | None) -> int:
-    if cursor is None:  # absent: the first page (empty is not a cursor)
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("o"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid.field("cursor", "is not a cursor from this list") from None
+    parts = decode_cursor(cursor, tag("o"), bigint)
+    return 0 if parts is None else int(parts[1])
 
 
 class AdminOrganisersController(Controller):

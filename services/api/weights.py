@@ -5,8 +5,6 @@ job is enqueued after the commit (the outbox sweep covers a Redis outage).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 import asyncpg
@@ -17,9 +15,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from services.api.auth import admin_only
 from services.api.responses import IdempotencyKey, problems
 from shared.db import weights as db
-from shared.http.cursor import Cursor
+from shared.http.cursor import Cursor, bigint, decode_cursor, encode_cursor, tag
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
-from shared.http.problems import Conflict, Invalid, NotFound
+from shared.http.problems import Conflict, NotFound
 from shared.models.common import Page
 from shared.models.weights import PreviewRequest, PreviewResult, WeightsUpdate, WeightVersion
 from shared.preview import SampleTooSmall, run_preview
@@ -60,19 +58,12 @@ async def activate_version(
 
 
 def history_cursor(version: int) -> str:
-    return base64.urlsafe_b64encode(f"w{version}".encode()).decode().rstrip("=")
+    return encode_cursor("w", version)
 
 
 def version_before(cursor: str | None) -> int | None:
-    if cursor is None:  # absent: the first page (empty is not a cursor)
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("w"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid.field("cursor", "is not a cursor from this list") from None
+    parts = decode_cursor(cursor, tag("w"), bigint)
+    return None if parts is None else int(parts[1])
 
 
 async def weight_history(

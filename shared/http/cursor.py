@@ -52,6 +52,17 @@ def finite_float(text: str) -> float:
     return value
 
 
+def tag(name: str) -> Callable[[str], str]:
+    """A fixed first part naming the list, so one list's cursor is refused by another."""
+
+    def exactly(text: str) -> str:
+        if text != name:
+            raise ValueError(text)
+        return text
+
+    return exactly
+
+
 def aware_datetime(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
