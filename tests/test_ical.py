@@ -15,6 +15,7 @@ import msgspec
 import pytest
 import recurring_ical_events
 
+from services.feed import ical
 from services.feed.ical import FeedEntry, render_feed
 from shared.vtimezone import zone_transitions
 
@@ -398,3 +399,25 @@ def test_feed_entry_rejects_what_the_feed_cannot_say() -> None:
 def test_an_event_appears_once() -> None:
     with pytest.raises(ValueError, match="once"):
         render([make_entry(), make_entry()])
+
+
+def test_a_feed_written_piece_by_piece_equals_the_calendar_written_whole() -> None:
+    """Components are written (and kept) one by one: the bytes are those icalendar writes
+    for the whole calendar, whatever was kept from earlier feeds."""
+    for discreet in (False, True):
+        entries = basic_entries()
+        whole = icalendar.Calendar.from_ical(render(entries, discreet=discreet))
+        assert whole.to_ical(sorted=False) == render(entries, discreet=discreet)
+        ical._event_bytes.cache_clear()
+        ical._vtimezone_bytes.cache_clear()
+        fresh = render(entries, discreet=discreet, calendar_name="Appointments")
+        kept = render(entries, discreet=discreet, calendar_name="Appointments")
+        assert kept == fresh
+        assert ical._event_bytes.cache_info().hits == len(entries)
+    # An entry kept from one feed is the same entry in another only when equal in full.
+    one = render([make_entry(event_id=1, sequence=1)])
+    other = render([make_entry(event_id=1, sequence=2)])
+    assert b"SEQUENCE:1" in one and b"SEQUENCE:2" in other
+    discreet = render([make_entry()], discreet=True, calendar_name="Dentist")
+    assert b"SUMMARY:Dentist" in discreet
+    assert b"SUMMARY:Plans" in render([make_entry()], discreet=True, calendar_name="Plans")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,9 @@ _ZONE_YEARS_AHEAD = 2
 # A distance in an explanation would hint at where the user lives; the API's
 # explanation starts with one ("1.8 km away · …"), so drop such parts if a
 # caller ever passes the API's text by mistake.
+_CALENDAR_END = b"END:VCALENDAR\r\n"
+# Rendered entries kept per process (about 1 KB each).
+EVENT_BYTES_KEPT = 16_384
 _DISTANCE_PART = re.compile(r"\d+(?:[.,]\d+)?\s*(?:km|mi|m)\s+away", re.IGNORECASE)
 
 
@@ -122,14 +126,40 @@ def render_feed(
     calendar.add("x-wr-calname", _Text(calendar_name))
     calendar.add("refresh-interval", refresh_interval, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(refresh_interval))
-    for tzid, (first_year, last_year) in sorted(_zone_years(ordered).items()):
-        calendar.add_component(build_vtimezone(tzid, first_year, last_year))
-    base = public_url.rstrip("/")
-    for entry in ordered:
-        calendar.add_component(_render_event(entry, base, discreet, calendar_name))
     # Insertion order, not icalendar's alphabetical sort: UID first and
     # DTSTART before DTEND read naturally and stay just as stable.
-    return calendar.to_ical(sorted=False)
+    head = calendar.to_ical(sorted=False)
+    # A component's lines are the same inside its calendar or alone, so the calendar is
+    # written around components written (and kept) one by one.
+    assert head.endswith(_CALENDAR_END)
+    base = public_url.rstrip("/")
+    label = calendar_name if discreet else ""
+    return b"".join(
+        [
+            head[: -len(_CALENDAR_END)],
+            *(
+                _vtimezone_bytes(tzid, first_year, last_year)
+                for tzid, (first_year, last_year) in sorted(_zone_years(ordered).items())
+            ),
+            *(_event_bytes(entry, base, discreet, label) for entry in ordered),
+            _CALENDAR_END,
+        ]
+    )
+
+
+@lru_cache(maxsize=1024)
+def _vtimezone_bytes(tzid: str, first_year: int, last_year: int) -> bytes:
+    written: bytes = build_vtimezone(tzid, first_year, last_year).to_ical(sorted=False)
+    return written
+
+
+# One event is shown with the same text to many people, and a feed whose selection moved
+# keeps most of its entries: an entry's bytes are made once and kept. Keyed by the whole
+# entry (a frozen value), so a kept one is never stale.
+@lru_cache(maxsize=EVENT_BYTES_KEPT)
+def _event_bytes(entry: FeedEntry, base_url: str, discreet: bool, label: str) -> bytes:
+    written: bytes = _render_event(entry, base_url, discreet, label).to_ical(sorted=False)
+    return written
 
 
 def _render_event(
