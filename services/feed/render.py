@@ -10,7 +10,8 @@ When the key has moved on, the weekly cap selects the entries again (about a mil
 and the render is keyed on what came out: a digest of the entries as they would be written
 (their events' data, sequences, EXDATEs and texts). A selection equal to the stored one
 keeps the stored bytes and only moves the key on; only a selection that changed is
-rendered (about ten times the cost). So a weight change renders only the feeds it changes.
+rendered, mostly from entries already written (services/feed/ical.py keeps them). So a
+weight change renders only the feeds it changes.
 
 Whatever is stored, a render is bounded (rows read, entries and EXDATEs kept, time taken)
 and never fails the request: an event the renderer cannot handle is left out (logged
@@ -251,7 +252,7 @@ async def _make(
     public_url: str,
     stored_selection: str | None,
 ) -> MadeFeed:
-    # Selecting and rendering are pure CPU (a render takes ~10 ms): off the event loop, so
+    # Selecting and rendering are pure CPU (a cold render of 30 entries takes ~10 ms): off the event loop, so
     # cached feeds keep being served meanwhile, and holding no pooled connection.
     with anyio.fail_after(RENDER_TIMEOUT_S):
         return await anyio.to_thread.run_sync(
