@@ -414,6 +414,11 @@ def test_a_feed_written_piece_by_piece_equals_the_calendar_written_whole() -> No
         kept = render(entries, discreet=discreet, calendar_name="Appointments")
         assert kept == fresh
         assert ical._event_bytes.cache_info().hits == len(entries)
+    # What is kept is counted in bytes (its bound, EVENT_BYTES_KEPT, is in bytes).
+    ical._event_bytes.cache_clear()
+    alone = render([make_entry(description="x" * 4000)])
+    event = alone[alone.index(b"BEGIN:VEVENT") : alone.index(b"END:VEVENT\r\n") + 12]
+    assert ical._event_bytes.cache_info().currsize == len(event) > 4000
     # An entry kept from one feed is the same entry in another only when equal in full.
     one = render([make_entry(event_id=1, sequence=1)])
     other = render([make_entry(event_id=1, sequence=2)])

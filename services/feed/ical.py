@@ -6,6 +6,7 @@ No I/O and no clock: equal input always gives byte-identical output.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -13,6 +14,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+from cachetools import LRUCache, cached
 from icalendar import Calendar, Event, vDuration, vRecur
 
 from shared.first_visit import HEADING as FIRST_TIME_HEADING
@@ -39,8 +41,9 @@ _ZONE_YEARS_AHEAD = 2
 # explanation starts with one ("1.8 km away · …"), so drop such parts if a
 # caller ever passes the API's text by mistake.
 _CALENDAR_END = b"END:VCALENDAR\r\n"
-# Rendered entries kept per process (about 1 KB each).
-EVENT_BYTES_KEPT = 16_384
+# Bytes of written entries kept per process (about 1 KB an entry; the entries that key them
+# take about as much again).
+EVENT_BYTES_KEPT = 16 * 2**20
 _DISTANCE_PART = re.compile(r"\d+(?:[.,]\d+)?\s*(?:km|mi|m)\s+away", re.IGNORECASE)
 
 
@@ -155,8 +158,9 @@ def _vtimezone_bytes(tzid: str, first_year: int, last_year: int) -> bytes:
 
 # One event is shown with the same text to many people, and a feed whose selection moved
 # keeps most of its entries: an entry's bytes are made once and kept. Keyed by the whole
-# entry (a frozen value), so a kept one is never stale.
-@lru_cache(maxsize=EVENT_BYTES_KEPT)
+# entry (a frozen value), so a kept one is never stale. Bounded in bytes, not in entries:
+# an organiser's text may make an entry 200 times larger than usual.
+@cached(LRUCache(maxsize=EVENT_BYTES_KEPT, getsizeof=len), lock=threading.Lock(), info=True)
 def _event_bytes(entry: FeedEntry, base_url: str, discreet: bool, label: str) -> bytes:
     written: bytes = _render_event(entry, base_url, discreet, label).to_ical(sorted=False)
     return written

@@ -252,8 +252,9 @@ async def _make(
     public_url: str,
     stored_selection: str | None,
 ) -> MadeFeed:
-    # Selecting and rendering are pure CPU (a cold render of 30 entries takes ~10 ms): off the event loop, so
-    # cached feeds keep being served meanwhile, and holding no pooled connection.
+    # Selecting and rendering are pure CPU (a cold render of 30 entries takes ~10 ms): off
+    # the event loop, so cached feeds keep being served meanwhile, and holding no pooled
+    # connection.
     with anyio.fail_after(RENDER_TIMEOUT_S):
         return await anyio.to_thread.run_sync(
             lambda: make_feed(
