@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 import numpy as np
 
-from shared.scoring import AvailabilityWindow, ScoringEvent, ScoringProfile, intensity
+from shared.match_rules import intensity
+from shared.scoring import AvailabilityWindow, ScoringEvent, ScoringProfile
 
 CENTRE = (51.340, 12.375)  # a Leipzig-sized city
 SIDE_KM = 50.0
@@ -102,7 +103,11 @@ def build_events(
                 lon=None if fmt[i] == "online" else float(where[i, 1]),
                 tags=tuple(tags[i]),
                 intensity=intensity(
-                    int(size[i]), str(structure[i]), str(noise[i]), talking, newcomers
+                    int(size[i]),
+                    bool(structure[i] == "open"),
+                    bool(noise[i] == "loud"),
+                    talking,
+                    newcomers,
                 ),
                 group_size=int(size[i]),
                 structure=str(structure[i]),

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from shared import match_rules as rules
 from shared.models.support import shared_support_words
 from shared.timeutil import Refusal, Schedule, stored_schedule
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_WEEK = 7 * 24 * 60
 
-_SIZE_LIMITS = (6, 12, 25, 60)  # size level 1..4 up to these; more is 5
 _SIZE_WORDS = {1: "small", 2: "small", 3: "mid-sized", 4: "large", 5: "large"}
 _STRUCTURE_WORDS = {"structured": "structured", "semi": "semi-structured", "open": "open"}
 _NOISE_WORDS = {"quiet": "quiet", "moderate": "", "loud": "loud"}
@@ -133,10 +133,6 @@ class PairScore(msgspec.Struct, frozen=True, kw_only=True):
     support: float | None = None
 
 
-def size_level(group_size: int) -> int:
-    return next((i + 1 for i, limit in enumerate(_SIZE_LIMITS) if group_size <= limit), 5)
-
-
 class FeedWindow(msgspec.Struct, frozen=True):
     """The weeks a feed shows: from Monday 00:00 of the current week in the profile's zone
     to the Monday `CAP_WEEKS` weeks later (exclusive); both aware, in that zone."""
@@ -163,35 +159,14 @@ class CappedMatch(msgspec.Struct, frozen=True, kw_only=True):
     exdates: tuple[datetime, ...] = ()
 
 
-def intensity(
-    group_size: int, structure: str, noise: str, talking_optional: bool, newcomer_support: bool
-) -> int:
-    level = size_level(group_size)
-    level += (structure == "open") + (noise == "loud")
-    level -= bool(talking_optional) + bool(newcomer_support)
-    return max(1, min(5, level))
-
-
 def interest_score(event_tags: tuple[str, ...], interests: dict[str, float]) -> float:
-    """Noisy-OR of the weights of the shared tags (in the event's tag order); 0.5 without
-    interests. The order is fixed so the bulk scorer multiplies in the same order."""
-    if not interests:
-        return 0.5
+    """Noisy-OR of the weights of the shared tags (in the event's tag order, as the bulk
+    scorer multiplies them); 0.5 without interests."""
     miss = 1.0
     for tag in dict.fromkeys(event_tags):
         miss *= 1.0 - interests.get(tag, 0.0)
-    return 1.0 - miss
-
-
-def comfort_allows(event_intensity: int, comfort_level: int, open_to_stretch: bool) -> bool:
-    return event_intensity <= comfort_level + (1 if open_to_stretch else 0)
-
-
-def cost_allows(event: ScoringEvent, profile: ScoringProfile) -> bool:
-    """Free events always pass; a cost in another currency counts as too costly."""
-    if profile.max_cost_cents is None or event.cost_cents == 0:
-        return True
-    return event.currency == profile.currency and event.cost_cents <= profile.max_cost_cents
+    score: float = rules.interest_score(miss, bool(interests))
+    return score
 
 
 def is_over(event: ScoringEvent, now: datetime) -> bool:
@@ -320,30 +295,37 @@ def is_eligible(
 def _match_mode(
     profile: ScoringProfile, event: ScoringEvent, distance_km: float | None, now: datetime
 ) -> str | None:
-    """'in_person' or 'online' when eligible (how the distance component is earned)."""
+    """'in_person', 'online' or 'both' when eligible (how the distance component is
+    earned). The rules are `shared.match_rules`'; here they get one pair's values."""
     if event.status != "scheduled" or is_over(event, now) or event.id in profile.hidden_event_ids:
         return None
-    if not comfort_allows(event.intensity, profile.comfort_level, profile.open_to_stretch):
+    highest = rules.highest_intensity(profile.comfort_level, profile.open_to_stretch)
+    if not rules.comfort_allows(event.intensity, highest):
         return None
-    if profile.interests and not any(tag in profile.interests for tag in event.tags):
+    shares_a_tag = any(tag in profile.interests for tag in event.tags)
+    if not rules.interests_allow(bool(profile.interests), shares_a_tag):
         return None
-    if not cost_allows(event, profile):
+    has_limit = profile.max_cost_cents is not None
+    max_cost = profile.max_cost_cents or 0
+    same_currency = event.currency == profile.currency
+    if not rules.cost_allows(event.cost_cents, has_limit, max_cost, same_currency):
         return None
-    if profile.languages and event.languages and not set(profile.languages) & set(event.languages):
+    share_one = bool(set(profile.languages) & set(event.languages))
+    if not rules.languages_allow(bool(event.languages), bool(profile.languages), share_one):
         return None
     if not set(profile.accessibility_needs) <= set(event.accessibility):
         return None
-    if profile.availability and not any(
-        available_at(profile, start) for start in availability_starts(event, profile.timezone, now)
-    ):
+    starts = availability_starts(event, profile.timezone, now) if profile.availability else []
+    in_a_window = any(available_at(profile, start) for start in starts)
+    if not rules.availability_allows(bool(profile.availability), in_a_window):
         return None
-    in_person = (
-        event.format in ("in_person", "hybrid")
-        and "in_person" in profile.formats
-        and distance_km is not None
-        and distance_km <= profile.radius_km
+    in_person = rules.meets_in_person(
+        rules.offers_in_person(event.format),
+        "in_person" in profile.formats,
+        math.nan if distance_km is None else distance_km,
+        profile.radius_km,
     )
-    online = event.format in ("online", "hybrid") and "online" in profile.formats
+    online = rules.meets_online(rules.offers_online(event.format), "online" in profile.formats)
     if in_person and online:
         return "both"
     return "in_person" if in_person else "online" if online else None
@@ -363,7 +345,7 @@ def score_pair(
         distance_km=distance_km if mode in ("in_person", "both") else None,
         online=mode in ("online", "both"),
         interest=interest_score(event.tags, profile.interests),
-        comfort_gap=profile.comfort_level - event.intensity,
+        comfort_gap=rules.comfort_gap(profile.comfort_level, event.intensity),
         explanation=explanation(event, shared),
         support=support_score(profile.seeking, event.support),
     )
@@ -371,15 +353,17 @@ def score_pair(
 
 def support_score(seeking: Sequence[str], support: Sequence[str]) -> float | None:
     """The support component, or None when it is left out of the mean."""
-    wanted = set(seeking)
-    if not wanted or not support:
-        return None
-    return len(wanted & set(support)) / len(wanted)
+    wanted, given = set(seeking), set(support)
+    score: float = rules.support_score(len(wanted & given), len(wanted), len(given))
+    return None if score == rules.NOT_COUNTED else score
 
 
 def describe_event(event: ScoringEvent) -> str:
     """The pair-independent part of the explanation: the group and the cost."""
-    adjectives = [_SIZE_WORDS[size_level(event.group_size)], _NOISE_WORDS.get(event.noise, "")]
+    adjectives = [
+        _SIZE_WORDS[rules.size_level(event.group_size)],
+        _NOISE_WORDS.get(event.noise, ""),
+    ]
     adjectives.append(_STRUCTURE_WORDS.get(event.structure, event.structure))
     parts = [", ".join(a for a in adjectives if a) + " group"]
     if event.talking_optional:

@@ -8,10 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.match_rules import intensity
 from shared.scoring import (
     AvailabilityWindow,
     CappedMatch,
@@ -21,7 +23,6 @@ from shared.scoring import (
     availability_from_wire,
     explanation,
     feed_window,
-    intensity,
     interest_score,
     is_eligible,
     next_occurrence_start,
@@ -89,7 +90,16 @@ def profile(**changes: Any) -> ScoringProfile:
 def test_intensity_table(
     size: int, structure: str, noise: str, talking: bool, newcomers: bool, expected: int
 ) -> None:
-    assert intensity(size, structure, noise, talking, newcomers) == expected
+    assert intensity(size, structure == "open", noise == "loud", talking, newcomers) == expected
+    # The same rule on columns, as the bulk scorer would read it.
+    column = intensity(
+        np.array([size, 30]),
+        np.array([structure == "open", False]),
+        np.array([noise == "loud", False]),
+        np.array([talking, False]),
+        np.array([newcomers, False]),
+    )
+    assert column.tolist() == [expected, 4]
 
 
 def test_default_weights_are_the_specs() -> None:

@@ -11,6 +11,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from shared import timeutil
+from shared.match_rules import intensity
 from shared.models.common import (
     LINES_PATTERN,
     LOCAL_TIME_PATTERN,
@@ -29,7 +30,6 @@ from shared.models.common import (
 )
 from shared.models.support import SupportKinds
 from shared.recurrence import normalise as normalise_recurrence
-from shared.scoring import intensity
 
 Format = Literal["in_person", "online", "hybrid"]
 Structure = Literal["structured", "semi", "open"]
@@ -410,7 +410,8 @@ def check_event(
     if errors or times is None:
         raise EventInvalid(errors or [("body", "invalid event")])
     starts, ends, starts_utc, ends_utc, over = times
+    is_open, is_loud = data.structure == "open", data.noise == "loud"
     level = intensity(
-        data.group_size, data.structure, data.noise, data.talking_optional, data.newcomer_support
+        data.group_size, is_open, is_loud, data.talking_optional, data.newcomer_support
     )
     return CheckedEvent(data, starts, ends, starts_utc, ends_utc, over, level, needs_geocoding)
