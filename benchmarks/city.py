@@ -12,7 +12,8 @@ import msgspec
 import numpy as np
 
 from shared.match_rules import intensity
-from shared.scoring import AvailabilityWindow, ScoringEvent, ScoringProfile
+from shared.occurrences import AvailabilityWindow
+from shared.scoring import ScoringEvent, ScoringProfile
 
 CENTRE = (51.340, 12.375)  # a Leipzig-sized city
 SIDE_KM = 50.0

@@ -17,7 +17,8 @@ import numpy.typing as npt
 from shared import match_rules as rules
 from shared.bulk_tables import SUPPORT_COUNT, EventTable, ProfileTable, Vocabulary
 from shared.geodesy import CHORD_MAX_KM, CHORD_TOLERANCE_KM, chord_to_arc_km, distances_km
-from shared.scoring import ScoringEvent, ScoringProfile, is_over
+from shared.occurrences import is_over
+from shared.scoring import ScoringEvent, ScoringProfile
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -56,7 +57,7 @@ def prepare(
     events: Sequence[ScoringEvent], profiles: Sequence[ScoringProfile], *, now: datetime
 ) -> Prepared:
     """Column tables for the live events (not over, not cancelled) and all profiles; an
-    event whose stored rule today's bounds refuse counts as over (`scoring.is_over`)."""
+    event whose stored rule today's bounds refuse counts as over (`occurrences.is_over`)."""
     live = [e for e in events if e.status == "scheduled" and not is_over(e, now)]
     vocab = Vocabulary.build(live, profiles)
     profile_table = ProfileTable.build(profiles, vocab)

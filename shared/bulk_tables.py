@@ -13,19 +13,17 @@ import numpy as np
 import numpy.typing as npt
 
 from shared import match_rules as rules
+from shared.explanations import describe_event, describe_tags
 from shared.geodesy import ecef_km, gaussian_radius_km
 from shared.models.support import SUPPORT_KINDS
-from shared.reach_grid import ReachGrid
-from shared.scoring import (
+from shared.occurrences import (
     AvailabilityWindow,
-    ScoringEvent,
-    ScoringProfile,
     availability_starts_by_zone,
-    describe_event,
-    describe_tags,
     minute_of_week,
     window_intervals,
 )
+from shared.reach_grid import ReachGrid
+from shared.scoring import ScoringEvent, ScoringProfile
 
 Words = npt.NDArray[np.uint64]  # (n_words, rows): bit i of the set, word i // 64
 # The support vocabulary's kinds, one bit each (SPEC "Support": four kinds).
@@ -226,7 +224,7 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
     has_languages: npt.NDArray[np.bool_]
     lang_words: Words
     access_words: Words
-    # Where availability is judged (scoring.availability_starts): per (event, profile zone)
+    # Where availability is judged (occurrences.availability_starts): per (event, profile zone)
     # `minute_counts` minutes of the week from `minute_offsets` in `minutes`.
     minute_offsets: npt.NDArray[np.int64]
     minute_counts: npt.NDArray[np.int64]
@@ -299,7 +297,7 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
 
     def explain(self, e: int, shared_mask: int) -> str:
         """The explanation (without distance) for event row e and the subset of its tags
-        (bit j = its j-th distinct tag) the profile shares; as `scoring.explanation`."""
+        (bit j = its j-th distinct tag) the profile shares; as `explanations.explanation`."""
         # describe_tags joins the tags' names: joined here from names made once per event.
         names = ", ".join(n for j, n in enumerate(self.tag_names[e]) if shared_mask >> j & 1)
         description = self.descriptions[e]

@@ -13,7 +13,7 @@ import asyncpg
 import msgspec
 
 from shared.db.together import both_match
-from shared.scoring import (
+from shared.occurrences import (
     AvailabilityWindow,
     availability_from_wire,
     feed_window,

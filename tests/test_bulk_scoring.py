@@ -16,14 +16,8 @@ from shared.bulk_tables import _words
 from shared.geodesy import distance_km
 from shared.match_rules import intensity
 from shared.models.support import SUPPORT_KINDS
-from shared.scoring import (
-    WEEKDAYS,
-    AvailabilityWindow,
-    PairScore,
-    ScoringEvent,
-    ScoringProfile,
-    score_pair,
-)
+from shared.occurrences import WEEKDAYS, AvailabilityWindow
+from shared.scoring import PairScore, ScoringEvent, ScoringProfile, score_pair
 from shared.timeutil import Refusal, stored_schedule
 
 

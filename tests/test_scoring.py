@@ -13,22 +13,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.explanations import explanation, with_distance
 from shared.match_rules import intensity
-from shared.scoring import (
+from shared.occurrences import (
     AvailabilityWindow,
     CappedMatch,
+    availability_from_wire,
+    feed_window,
+    next_occurrence_start,
+    weekly_cap,
+)
+from shared.scoring import (
     ScoringEvent,
     ScoringProfile,
     Weights,
-    availability_from_wire,
-    explanation,
-    feed_window,
     interest_score,
     is_eligible,
-    next_occurrence_start,
     support_score,
-    weekly_cap,
-    with_distance,
 )
 from tests.weighing import comfort_score, distance_score, scored, weighted_score
 

@@ -8,7 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.scoring import ScoringEvent, ScoringProfile, availability_from_wire
+from shared.occurrences import availability_from_wire
+from shared.scoring import ScoringEvent, ScoringProfile
 
 _EVENT_COLUMNS = """
     e.id, e.format, e.lat, e.lon, e.tags, e.intensity, e.group_size, e.structure, e.noise,
