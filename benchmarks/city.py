@@ -12,7 +12,7 @@ import msgspec
 import numpy as np
 
 from shared.match_rules import intensity
-from shared.occurrences import AvailabilityWindow
+from shared.occurrences import WeeklyWindow
 from shared.scoring import ScoringEvent, ScoringProfile
 
 CENTRE = (51.340, 12.375)  # a Leipzig-sized city
@@ -30,8 +30,8 @@ TAGS = (
 ACCESS = ("step_free", "wheelchair", "quiet_room", "transit_nearby")
 _KINDS = ("meet-up", "circle", "evening", "session", "afternoon")
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_EVENINGS = AvailabilityWindow(("mon", "tue", "wed", "thu", "fri"), time(17), time(22))
-_WEEKENDS = AvailabilityWindow(("sat", "sun"), time(9), time(21))
+_EVENINGS = WeeklyWindow(("mon", "tue", "wed", "thu", "fri"), time(17), time(22))
+_WEEKENDS = WeeklyWindow(("sat", "sun"), time(9), time(21))
 _AVAILABILITY = ((), (_EVENINGS, _WEEKENDS), (_EVENINGS,), (_WEEKENDS,))
 
 

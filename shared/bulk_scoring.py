@@ -174,10 +174,10 @@ def _score_batch(
         w_j = pr.interest[ev.tag_ids[pe, j], pp]
         miss *= 1.0 - w_j
         shared |= (w_j > 0).astype(np.int64) << j
-    interest = rules.interest_score(miss, pr.has_interests[pp])
+    interest = rules.interest_from_miss(miss, pr.has_interests[pp])
     gap = rules.comfort_gap(pr.comfort[pp], ev.intensity[pe])
     sought, given = pr.seeking[pp], ev.support[pe]
-    support = rules.support_score(
+    support = rules.support_fraction(
         SUPPORT_COUNT[sought & given], SUPPORT_COUNT[sought], SUPPORT_COUNT[given]
     )
 

@@ -17,7 +17,7 @@ from shared.explanations import describe_event, describe_tags
 from shared.geodesy import ecef_km, gaussian_radius_km
 from shared.models.support import SUPPORT_KINDS
 from shared.occurrences import (
-    AvailabilityWindow,
+    WeeklyWindow,
     availability_starts_by_zone,
     minute_of_week,
     window_intervals,
@@ -181,7 +181,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
         profile index so one searchsorted finds the interval a pair's minute could be in."""
         starts: list[int] = []
         ends: list[int] = []
-        seen: dict[tuple[AvailabilityWindow, ...], list[list[int]]] = {}  # shared patterns
+        seen: dict[tuple[WeeklyWindow, ...], list[list[int]]] = {}  # shared patterns
         for i, p in enumerate(ps):
             merged = seen.get(p.availability)
             if merged is None:
@@ -191,7 +191,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
         return np.array(starts, np.int64), np.array(ends, np.int64)
 
     @staticmethod
-    def _merged(availability: tuple[AvailabilityWindow, ...]) -> list[list[int]]:
+    def _merged(availability: tuple[WeeklyWindow, ...]) -> list[list[int]]:
         merged: list[list[int]] = []
         for lo, hi in sorted(iv for w in availability for iv in window_intervals(w)):
             if merged and lo <= merged[-1][1]:

@@ -63,7 +63,7 @@ def interests_allow(has_interests: Bools, shares_a_tag: Bools) -> Any:
     return _implies(has_interests, shares_a_tag)
 
 
-def interest_score(miss: Floats, has_interests: Bools) -> Any:
+def interest_from_miss(miss: Floats, has_interests: Bools) -> Any:
     """Noisy-OR from `miss`, the product of (1 - weight) over the event's tags in its tag
     order (the same order everywhere, so the product is the same to the bit); 0.5 without
     interests."""
@@ -105,7 +105,7 @@ def meets_online(offered: Bools, taken: Bools) -> Any:
     return offered & taken
 
 
-def support_score(shared_count: Ints, sought_count: Ints, given_count: Ints) -> Any:
+def support_fraction(shared_count: Ints, sought_count: Ints, given_count: Ints) -> Any:
     """|seeking & support| / |seeking|, or NOT_COUNTED when the user seeks nothing or the
     event declares no support (unknown is not none), so such pairs score as before."""
     counted = (sought_count != 0) & (given_count != 0)

@@ -23,8 +23,10 @@ MINUTES_PER_WEEK = 7 * 24 * 60
 CAP_WEEKS = 12  # the feed shows this many calendar weeks, from the current one
 
 
-class AvailabilityWindow(msgspec.Struct, frozen=True):
-    """Days and a [from, to) wall-clock window in the profile's time zone.
+class WeeklyWindow(msgspec.Struct, frozen=True):
+    """A profile's availability window as scoring reads it (the API's is
+    `shared.models.profiles.AvailabilityWindow`): days and a [from, to) wall-clock window
+    in the profile's time zone.
 
     `to` at or before `from` means the window runs past midnight into the next day.
     """
@@ -34,11 +36,11 @@ class AvailabilityWindow(msgspec.Struct, frozen=True):
     end: time = msgspec.field(name="to")
 
 
-def availability_from_wire(windows: Sequence[dict[str, object]]) -> tuple[AvailabilityWindow, ...]:
+def availability_from_wire(windows: Sequence[dict[str, object]]) -> tuple[WeeklyWindow, ...]:
     """Wire windows ({"days": [...], "from": "17:00", "to": "22:00"}; "24:00" is midnight)."""
 
     return tuple(
-        AvailabilityWindow(
+        WeeklyWindow(
             tuple(map(str, w["days"])),  # type: ignore[call-overload]
             _wall_clock(str(w["from"])),
             _wall_clock(str(w["to"])),
@@ -123,7 +125,7 @@ def minute_of_week(instant: datetime, tz_name: str) -> int:
     return (local.weekday() * 24 + local.hour) * 60 + local.minute
 
 
-def window_intervals(window: AvailabilityWindow) -> list[tuple[int, int]]:
+def window_intervals(window: WeeklyWindow) -> list[tuple[int, int]]:
     """A window as [start, end) minute-of-week intervals, wrapped at the week's end."""
     start = window.start.hour * 60 + window.start.minute
     end = window.end.hour * 60 + window.end.minute

@@ -14,7 +14,7 @@ import msgspec
 
 from shared import match_rules as rules
 from shared.explanations import explanation
-from shared.occurrences import AvailabilityWindow, availability_starts, available_at, is_over
+from shared.occurrences import WeeklyWindow, availability_starts, available_at, is_over
 
 
 class Weights(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,7 +69,7 @@ class ScoringProfile(msgspec.Struct, frozen=True, kw_only=True):
     currency: str | None = None
     languages: tuple[str, ...] = ()
     accessibility_needs: tuple[str, ...] = ()
-    availability: tuple[AvailabilityWindow, ...] = ()
+    availability: tuple[WeeklyWindow, ...] = ()
     timezone: str = "UTC"
     max_events_per_week: int = 3
     seeking: tuple[str, ...] = ()  # the kinds of support the user would like
@@ -97,7 +97,7 @@ def interest_score(event_tags: tuple[str, ...], interests: dict[str, float]) -> 
     miss = 1.0
     for tag in dict.fromkeys(event_tags):
         miss *= 1.0 - interests.get(tag, 0.0)
-    score: float = rules.interest_score(miss, bool(interests))
+    score: float = rules.interest_from_miss(miss, bool(interests))
     return score
 
 
@@ -175,5 +175,5 @@ def score_pair(
 def support_score(seeking: Sequence[str], support: Sequence[str]) -> float | None:
     """The support component, or None when it is left out of the mean."""
     wanted, given = set(seeking), set(support)
-    score: float = rules.support_score(len(wanted & given), len(wanted), len(given))
+    score: float = rules.support_fraction(len(wanted & given), len(wanted), len(given))
     return None if score == rules.NOT_COUNTED else score

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from shared.db.feeds import FeedRow
-from shared.occurrences import AvailabilityWindow, feed_window, weekly_cap
+from shared.occurrences import WeeklyWindow, feed_window, weekly_cap
 from shared.scoring import ScoringEvent, ScoringProfile
 
 
@@ -30,7 +30,7 @@ class Week(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def cap_profile(
-    timezone: str, max_events_per_week: int, availability: tuple[AvailabilityWindow, ...]
+    timezone: str, max_events_per_week: int, availability: tuple[WeeklyWindow, ...]
 ) -> ScoringProfile:
     """weekly_cap reads only the zone, the cap and availability; neutral values stand in
     for the rest, as in the feed's render."""
@@ -74,7 +74,7 @@ def weekly_suggestions(
     *,
     timezone: str,
     max_events_per_week: int,
-    availability: tuple[AvailabilityWindow, ...],
+    availability: tuple[WeeklyWindow, ...],
     now: datetime,
     hidden: Collection[int] = (),
 ) -> list[Week]:

@@ -16,7 +16,7 @@ from shared.bulk_tables import _words
 from shared.geodesy import distance_km
 from shared.match_rules import intensity
 from shared.models.support import SUPPORT_KINDS
-from shared.occurrences import WEEKDAYS, AvailabilityWindow
+from shared.occurrences import WEEKDAYS, WeeklyWindow
 from shared.scoring import PairScore, ScoringEvent, ScoringProfile, score_pair
 from shared.timeutil import Refusal, stored_schedule
 
@@ -198,7 +198,7 @@ lats = st.floats(51.30, 51.38)
 lons = st.floats(12.30, 12.44)
 wall_clock = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 59]))
 windows = st.builds(
-    AvailabilityWindow,
+    WeeklyWindow,
     st.lists(st.sampled_from(WEEKDAYS), min_size=1, unique=True).map(tuple),
     wall_clock,
     wall_clock,  # at or before `from`: past midnight

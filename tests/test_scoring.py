@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from shared.explanations import explanation, with_distance
 from shared.match_rules import intensity
 from shared.occurrences import (
-    AvailabilityWindow,
     CappedMatch,
+    WeeklyWindow,
     availability_from_wire,
     feed_window,
     next_occurrence_start,
@@ -209,7 +209,7 @@ def test_availability_window_edges() -> None:
 
 
 def test_overnight_window_runs_into_the_next_day() -> None:
-    late = (AvailabilityWindow(("tue",), time(22), time(20)),)  # Tue 22:00 → Wed 20:00
+    late = (WeeklyWindow(("tue",), time(22), time(20)),)  # Tue 22:00 → Wed 20:00
     assert is_eligible(profile(availability=late), event(), 1, now=NOW)
 
 

@@ -31,7 +31,7 @@ from shared.models.common import (
 from shared.models.support import SupportKinds
 from shared.recurrence import normalise as normalise_recurrence
 
-Format = Literal["in_person", "online", "hybrid"]
+EventFormat = Literal["in_person", "online", "hybrid"]
 Structure = Literal["structured", "semi", "open"]
 Noise = Literal["quiet", "moderate", "loud"]
 Status = Literal["scheduled", "cancelled"]
@@ -183,7 +183,7 @@ class EventCreate(Base):
     starts_at: LocalTime
     ends_at: LocalTime
     timezone: TimeZoneName
-    format: Format
+    format: EventFormat
     group_size: GroupSize
     structure: Structure
     noise: Noise
@@ -209,7 +209,7 @@ class EventUpdate(Base):
     starts_at: LocalTime | UnsetType = UNSET
     ends_at: LocalTime | UnsetType = UNSET
     timezone: TimeZoneName | UnsetType = UNSET
-    format: Format | UnsetType = UNSET
+    format: EventFormat | UnsetType = UNSET
     group_size: GroupSize | UnsetType = UNSET
     structure: Structure | UnsetType = UNSET
     noise: Noise | UnsetType = UNSET
@@ -239,7 +239,7 @@ class Event(Base):
     ends_at: str
     timezone: str
     recurrence: str | None
-    format: Format
+    format: EventFormat
     venue: Venue | None
     online_url: str | None
     tags: list[str]

@@ -27,7 +27,7 @@ SHOWN_DATES = 5
 OSM_ZOOM = 17
 
 
-def scoring_event(event: Event) -> ScoringEvent:
+def stored_scoring_event(event: Event) -> ScoringEvent:
     """The stored event as shared.scoring reads it."""
     return ScoringEvent(
         id=event.id,
@@ -81,7 +81,7 @@ def what_it_is_like(event: Event) -> list[str]:
 
 
 def event_view(event: Event, now: datetime) -> dict[str, Any]:
-    scored = scoring_event(event)
+    scored = stored_scoring_event(event)
     zone = ZoneInfo(event.timezone)
     duration = scored.ends_at - scored.starts_at
     dates = [
