@@ -41,6 +41,7 @@ def intensity(
     """The size level, up one for an open structure and one for loud, down one each for
     talking optional and newcomer support; within 1..5."""
     level = size_level(group_size) + is_open + is_loud - talking_optional - newcomer_support
+    # Clamped by arithmetic: min and max do not take arrays, np.clip gives numpy scalars.
     return level + (level < 1) * (1 - level) - (level > 5) * (level - 5)
 
 
