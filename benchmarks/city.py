@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 import numpy as np
 
-from shared.scoring import AvailabilityWindow, ScoringEvent, ScoringProfile, intensity
+from shared.match_rules import intensity
+from shared.occurrences import WeeklyWindow
+from shared.scoring import ScoringEvent, ScoringProfile
 
 CENTRE = (51.340, 12.375)  # a Leipzig-sized city
 SIDE_KM = 50.0
@@ -28,8 +30,8 @@ TAGS = (
 ACCESS = ("step_free", "wheelchair", "quiet_room", "transit_nearby")
 _KINDS = ("meet-up", "circle", "evening", "session", "afternoon")
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_EVENINGS = AvailabilityWindow(("mon", "tue", "wed", "thu", "fri"), time(17), time(22))
-_WEEKENDS = AvailabilityWindow(("sat", "sun"), time(9), time(21))
+_EVENINGS = WeeklyWindow(("mon", "tue", "wed", "thu", "fri"), time(17), time(22))
+_WEEKENDS = WeeklyWindow(("sat", "sun"), time(9), time(21))
 _AVAILABILITY = ((), (_EVENINGS, _WEEKENDS), (_EVENINGS,), (_WEEKENDS,))
 
 
@@ -102,7 +104,11 @@ def build_events(
                 lon=None if fmt[i] == "online" else float(where[i, 1]),
                 tags=tuple(tags[i]),
                 intensity=intensity(
-                    int(size[i]), str(structure[i]), str(noise[i]), talking, newcomers
+                    int(size[i]),
+                    bool(structure[i] == "open"),
+                    bool(noise[i] == "loud"),
+                    talking,
+                    newcomers,
                 ),
                 group_size=int(size[i]),
                 structure=str(structure[i]),

@@ -14,9 +14,11 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from shared import match_rules as rules
 from shared.bulk_tables import SUPPORT_COUNT, EventTable, ProfileTable, Vocabulary
 from shared.geodesy import CHORD_MAX_KM, CHORD_TOLERANCE_KM, chord_to_arc_km, distances_km
-from shared.scoring import ScoringEvent, ScoringProfile, is_over
+from shared.occurrences import is_over
+from shared.scoring import ScoringEvent, ScoringProfile
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -41,7 +43,7 @@ class Matches(msgspec.Struct, frozen=True):
     interest: FloatArray
     comfort_gap: IntArray
     explanation_code: npt.NDArray[np.int32]
-    support: FloatArray  # -1 when not counted (scoring.support_score is None)
+    support: FloatArray  # match_rules.NOT_COUNTED when not counted (PairScore's None)
     texts: list[str]
 
     def __len__(self) -> int:
@@ -55,7 +57,7 @@ def prepare(
     events: Sequence[ScoringEvent], profiles: Sequence[ScoringProfile], *, now: datetime
 ) -> Prepared:
     """Column tables for the live events (not over, not cancelled) and all profiles; an
-    event whose stored rule today's bounds refuse counts as over (`scoring.is_over`)."""
+    event whose stored rule today's bounds refuse counts as over (`occurrences.is_over`)."""
     live = [e for e in events if e.status == "scheduled" and not is_over(e, now)]
     vocab = Vocabulary.build(live, profiles)
     profile_table = ProfileTable.build(profiles, vocab)
@@ -134,28 +136,25 @@ def _score_batch(
 ) -> tuple[npt.NDArray[np.generic], ...] | None:
     pe, pp = _pairs(ev, pr, rows)
     # Cheapest and most selective first: comfort, then shared interests.
-    keep = pr.max_intensity[pp] >= ev.intensity[pe]
+    keep = rules.comfort_allows(ev.intensity[pe], pr.max_intensity[pp])
     overlap = np.zeros(len(pp), bool)
     for w in range(ev.tag_words.shape[1]):
         overlap |= (pr.tag_words[w][pp] & ev.tag_words[pe, w]) != 0
-    keep &= overlap | ~pr.has_interests[pp]
+    keep &= rules.interests_allow(pr.has_interests[pp], overlap)
     pe, pp = pe[keep], pp[keep]
 
     km = _distances(ev, pr, pe, pp)  # NaN for online-only events
-    in_person = ev.in_person[pe] & pr.in_person[pp] & (km <= pr.radius[pp])
-    online = pr.online[pp] & ev.online[pe]
+    in_person = rules.meets_in_person(ev.in_person[pe], pr.in_person[pp], km, pr.radius[pp])
+    online = rules.meets_online(ev.online[pe], pr.online[pp])
     sel = np.flatnonzero(in_person | online)
     pe, pp, in_person, online, km = pe[sel], pp[sel], in_person[sel], online[sel], km[sel]
 
-    cost = ev.cost[pe]
-    keep = (cost <= 0) | (
-        (pr.max_cost[pp] >= cost)
-        & ((pr.currency[pp] == ev.currency[pe]) | (pr.currency[pp] == ProfileTable.ANY))
-    )
-    lang_ok = ~ev.has_languages[pe] | ~pr.has_languages[pp]
+    same_currency = pr.currency[pp] == ev.currency[pe]
+    keep = rules.cost_allows(ev.cost[pe], pr.has_cost_limit[pp], pr.max_cost[pp], same_currency)
+    share_language = np.zeros(len(pp), bool)
     for w in range(ev.lang_words.shape[1]):
-        lang_ok |= (pr.lang_words[w][pp] & ev.lang_words[pe, w]) != 0
-    keep &= lang_ok
+        share_language |= (pr.lang_words[w][pp] & ev.lang_words[pe, w]) != 0
+    keep &= rules.languages_allow(ev.has_languages[pe], pr.has_languages[pp], share_language)
     for w in range(ev.access_words.shape[1]):
         keep &= (pr.need_words[w][pp] & ~ev.access_words[pe, w]) == 0
     if len(ev.hidden_keys):
@@ -175,12 +174,11 @@ def _score_batch(
         w_j = pr.interest[ev.tag_ids[pe, j], pp]
         miss *= 1.0 - w_j
         shared |= (w_j > 0).astype(np.int64) << j
-    interest = np.where(pr.has_interests[pp], 1.0 - miss, 0.5)
-    gap = pr.comfort[pp] - ev.intensity[pe]
+    interest = rules.interest_from_miss(miss, pr.has_interests[pp])
+    gap = rules.comfort_gap(pr.comfort[pp], ev.intensity[pe])
     sought, given = pr.seeking[pp], ev.support[pe]
-    counted = (sought != 0) & (given != 0)
-    support = np.where(
-        counted, SUPPORT_COUNT[sought & given] / np.maximum(SUPPORT_COUNT[sought], 1), -1.0
+    support = rules.support_fraction(
+        SUPPORT_COUNT[sought & given], SUPPORT_COUNT[sought], SUPPORT_COUNT[given]
     )
 
     sel = np.arange(len(pp))
@@ -253,27 +251,20 @@ def _available(
     """Availability, only for the pairs still in: one of the starts it is judged on (a
     series' occurrences in the feed's window), as a minute of the week in the profile's
     zone, must fall in one of the profile's intervals."""
-    ok = np.ones(len(pp), bool)
+    in_a_window = np.zeros(len(pp), bool)
     check = np.flatnonzero(keep & pr.has_availability[pp])
-    if not len(check):
-        return ok
-    who = pp[check]
-    zone = pr.tz_index[who]
-    count = ev.minute_counts[pe[check], zone]
-    # One row per (pair, minute): the pair's minutes are consecutive in `ev.minutes`.
-    pair = np.repeat(np.arange(len(check)), count)
-    first = np.repeat(ev.minute_offsets[pe[check], zone], count)
-    nth = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
-    minute = ev.minutes[first + nth]
-    key = who[pair] * ProfileTable.WEEK + minute
-    pos = np.searchsorted(pr.window_start_keys, key, "right") - 1
-    inside = (pos >= 0) & (key < pr.window_end_keys[np.maximum(pos, 0)])
-    ok[check] = np.bincount(pair, weights=inside, minlength=len(check)) > 0
-    return ok
-    who = pp[check]
-    minute = ev.minute_of_week[pe[check], pr.tz_index[who]]
-    key = who * ProfileTable.WEEK + minute
-    pos = np.searchsorted(pr.window_start_keys, key, "right") - 1
-    inside = (minute >= 0) & (pos >= 0) & (key < pr.window_end_keys[np.maximum(pos, 0)])
-    ok[check] = inside
-    return ok
+    if len(check):
+        who = pp[check]
+        zone = pr.tz_index[who]
+        count = ev.minute_counts[pe[check], zone]
+        # One row per (pair, minute): the pair's minutes are consecutive in `ev.minutes`.
+        pair = np.repeat(np.arange(len(check)), count)
+        first = np.repeat(ev.minute_offsets[pe[check], zone], count)
+        nth = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+        minute = ev.minutes[first + nth]
+        key = who[pair] * ProfileTable.WEEK + minute
+        pos = np.searchsorted(pr.window_start_keys, key, "right") - 1
+        inside = (pos >= 0) & (key < pr.window_end_keys[np.maximum(pos, 0)])
+        in_a_window[check] = np.bincount(pair, weights=inside, minlength=len(check)) > 0
+    # Pairs already out are not looked at: they count as outside every window.
+    return rules.availability_allows(pr.has_availability[pp], in_a_window)

@@ -12,19 +12,18 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from shared import match_rules as rules
+from shared.explanations import describe_event, describe_tags
 from shared.geodesy import ecef_km, gaussian_radius_km
 from shared.models.support import SUPPORT_KINDS
-from shared.reach_grid import ReachGrid
-from shared.scoring import (
-    AvailabilityWindow,
-    ScoringEvent,
-    ScoringProfile,
+from shared.occurrences import (
+    WeeklyWindow,
     availability_starts_by_zone,
-    describe_event,
-    describe_tags,
     minute_of_week,
     window_intervals,
 )
+from shared.reach_grid import ReachGrid
+from shared.scoring import ScoringEvent, ScoringProfile
 
 Words = npt.NDArray[np.uint64]  # (n_words, rows): bit i of the set, word i // 64
 # The support vocabulary's kinds, one bit each (SPEC "Support": four kinds).
@@ -59,7 +58,7 @@ class Vocabulary(msgspec.Struct, frozen=True):
             tags=index(t for e in events for t in e.tags),
             languages=index(lang for e in events for lang in e.languages),
             access=access,
-            currencies=index([e.currency for e in events] + [p.currency or "" for p in profiles]),
+            currencies=index(e.currency for e in events),
         )
 
 
@@ -84,7 +83,6 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
     """All profiles as columns, in the order of their reach grid (in-person takers by
     radius bucket, longitude cell and latitude, then the rest)."""
 
-    ANY = -2  # currency code of a profile without a cost limit
     WEEK = 7 * 24 * 60
 
     ids: npt.NDArray[np.int64]
@@ -100,8 +98,9 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
     in_person: npt.NDArray[np.bool_]
     online: npt.NDArray[np.bool_]
     online_idx: npt.NDArray[np.int64]
-    max_cost: npt.NDArray[np.int64]
-    currency: npt.NDArray[np.int64]
+    has_cost_limit: npt.NDArray[np.bool_]
+    max_cost: npt.NDArray[np.int64]  # 0 without a limit
+    currency: npt.NDArray[np.int64]  # index in the vocabulary's currencies, -1 for none
     has_interests: npt.NDArray[np.bool_]
     tag_words: Words
     # (tags + 1, profiles): the weight, 0 when not an interest; the last row is all 0, the
@@ -130,7 +129,6 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
         x, y, z = ecef_km(lat, lon)
         comfort = np.array([p.comfort_level for p in ps], np.int64)
         online = np.array(["online" in p.formats for p in ps], bool)
-        currency = [vocab.currencies.get(p.currency or "", -1) for p in ps]
         interest = np.zeros((len(vocab.tags) + 1, len(ps)))
         for col, p in enumerate(ps):
             for tag, weight in p.interests.items():
@@ -148,21 +146,16 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
             z=z,
             radius=radius,
             comfort=comfort,
-            max_intensity=comfort + np.array([p.open_to_stretch for p in ps], np.int64),
+            max_intensity=rules.highest_intensity(
+                comfort, np.array([p.open_to_stretch for p in ps], bool)
+            ),
             seeking=support_bits([p.seeking for p in ps]),
             in_person=takes_in_person[order],
             online=online,
             online_idx=np.flatnonzero(online).astype(np.int64),
-            max_cost=np.array(
-                [2**62 if p.max_cost_cents is None else p.max_cost_cents for p in ps], np.int64
-            ),
-            currency=np.array(
-                [
-                    cls.ANY if p.max_cost_cents is None else c
-                    for p, c in zip(ps, currency, strict=True)
-                ],
-                np.int64,
-            ),
+            has_cost_limit=np.array([p.max_cost_cents is not None for p in ps], bool),
+            max_cost=np.array([p.max_cost_cents or 0 for p in ps], np.int64),
+            currency=np.array([vocab.currencies.get(p.currency or "", -1) for p in ps], np.int64),
             has_interests=np.array([bool(p.interests) for p in ps], bool),
             tag_words=_words([p.interests for p in ps], vocab.tags),
             interest=interest,
@@ -188,7 +181,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
         profile index so one searchsorted finds the interval a pair's minute could be in."""
         starts: list[int] = []
         ends: list[int] = []
-        seen: dict[tuple[AvailabilityWindow, ...], list[list[int]]] = {}  # shared patterns
+        seen: dict[tuple[WeeklyWindow, ...], list[list[int]]] = {}  # shared patterns
         for i, p in enumerate(ps):
             merged = seen.get(p.availability)
             if merged is None:
@@ -198,7 +191,7 @@ class ProfileTable(msgspec.Struct, frozen=True, kw_only=True):
         return np.array(starts, np.int64), np.array(ends, np.int64)
 
     @staticmethod
-    def _merged(availability: tuple[AvailabilityWindow, ...]) -> list[list[int]]:
+    def _merged(availability: tuple[WeeklyWindow, ...]) -> list[list[int]]:
         merged: list[list[int]] = []
         for lo, hi in sorted(iv for w in availability for iv in window_intervals(w)):
             if merged and lo <= merged[-1][1]:
@@ -231,7 +224,7 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
     has_languages: npt.NDArray[np.bool_]
     lang_words: Words
     access_words: Words
-    # Where availability is judged (scoring.availability_starts): per (event, profile zone)
+    # Where availability is judged (occurrences.availability_starts): per (event, profile zone)
     # `minute_counts` minutes of the week from `minute_offsets` in `minutes`.
     minute_offsets: npt.NDArray[np.int64]
     minute_counts: npt.NDArray[np.int64]
@@ -282,8 +275,9 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
             y=y,
             z=z,
             curvature_km=gaussian_radius_km(lat),
-            in_person=has_venue & np.array([e.format != "online" for e in events], bool),
-            online=np.array([e.format != "in_person" for e in events], bool),
+            in_person=has_venue
+            & np.array([rules.offers_in_person(e.format) for e in events], bool),
+            online=np.array([rules.offers_online(e.format) for e in events], bool),
             intensity=np.array([e.intensity for e in events], np.int64),
             cost=np.array([e.cost_cents for e in events], np.int64),
             currency=np.array([vocab.currencies[e.currency] for e in events], np.int64),
@@ -303,7 +297,7 @@ class EventTable(msgspec.Struct, frozen=True, kw_only=True):
 
     def explain(self, e: int, shared_mask: int) -> str:
         """The explanation (without distance) for event row e and the subset of its tags
-        (bit j = its j-th distinct tag) the profile shares; as `scoring.explanation`."""
+        (bit j = its j-th distinct tag) the profile shares; as `explanations.explanation`."""
         # describe_tags joins the tags' names: joined here from names made once per event.
         names = ", ".join(n for j, n in enumerate(self.tag_names[e]) if shared_mask >> j & 1)
         description = self.descriptions[e]

@@ -13,7 +13,6 @@ import asyncpg
 import msgspec
 
 from shared import bulk_scoring, match_copy
-from shared.crypto import new_token, seal, token_hash
 from shared.db import buddies, checkins, matches, scoring_inputs, stats
 from shared.db.events import insert_event
 from shared.db.organisers import insert_organiser
@@ -23,6 +22,7 @@ from shared.models.events import EventCreate, check_event
 from shared.models.profiles import ProfileCreate
 from shared.settings import Settings
 from shared.timeutil import Refusal, stored_schedule
+from shared.tokens import issue_organiser_key, issue_profile_tokens
 
 log = logging.getLogger("lowkey.demo")
 
@@ -347,12 +347,9 @@ async def load_demo(settings: Settings) -> str | None:
             if not await scoring_inputs.lock_and_check_empty(conn):
                 log.info("demo skipped: database holds data")
                 return None
-            org_key = new_token("lk_org_")
+            org_key = issue_organiser_key(secret)
             organiser = await insert_organiser(
-                conn,
-                "Leeds Low-Key Events (demo)",
-                "demo@example.org",
-                token_hash(secret, org_key, purpose="organiser"),
+                conn, "Leeds Low-Key Events (demo)", "demo@example.org", org_key.hash
             )
             today = datetime.now(UTC).date()
             event_ids = []
@@ -361,20 +358,17 @@ async def load_demo(settings: Settings) -> str | None:
                     conn, organiser.id, check_event(_event(rng, i, today), can_geocode=False)
                 )
                 event_ids.append(event.id)
-            user_token = new_token("lk_usr_")
-            feed_token = ""
+            user = issue_profile_tokens(secret)
             ids = []
             for n in range(PROFILES + 1):
-                token = user_token if n == 0 else new_token("lk_usr_")
-                feed = new_token()
+                tokens = user if n == 0 else issue_profile_tokens(secret)
                 profile = await insert_profile(
                     conn,
                     demo_user() if n == 0 else _profile(rng, n),
-                    token_hash=token_hash(secret, token, purpose="profile"),
-                    feed_token_hash=token_hash(secret, feed, purpose="feed"),
-                    feed_token_sealed=seal(feed.encode(), secret, token, purpose="feed-token"),
+                    token_hash=tokens.hash,
+                    feed_token_hash=tokens.feed.hash,
+                    feed_token_sealed=tokens.feed.sealed,
                 )
-                feed_token = feed_token or feed
                 ids.append(profile.id)
             # A trusted pair among the demo users (not the demo user: linking is theirs).
             await buddies.link(conn, ids[1], ids[2])
@@ -383,7 +377,7 @@ async def load_demo(settings: Settings) -> str | None:
             answered = await _demo_checkins(conn, event_ids[PAST_SERIES])
     finally:
         await pool.close()
-    feed_url = f"{settings.feed_base_url}/feeds/{feed_token}.ics"
+    feed_url = f"{settings.feed_base_url}/feeds/{user.feed.token}.ics"
     log.info(
         "demo city loaded", extra={"events": EVENTS, "profiles": PROFILES + 1, "matches": count}
     )
@@ -392,8 +386,8 @@ async def load_demo(settings: Settings) -> str | None:
             "lowkey demo city (Leeds) loaded:",
             f"  {EVENTS} events, {PROFILES + 1} profiles, {count} matches, 1 trusted pair,"
             f" {answered} check-ins",
-            f"  demo organiser key: {org_key}",
-            f"  demo user token:    {user_token}",
+            f"  demo organiser key: {org_key.key}",
+            f"  demo user token:    {user.token}",
             f"  demo user's feed:   {feed_url}",
             f"  webcal:             webcal://{feed_url.split('://', 1)[1]}",
             f"  admin console:      {settings.public_url}/admin",

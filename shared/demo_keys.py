@@ -13,12 +13,13 @@ from pathlib import Path
 
 import msgspec
 
-from shared.crypto import SealError, token_hash, unseal
+from shared.crypto import SealError
 from shared.db.organisers import organiser_id_by_key_hash
 from shared.db.pool import create_pool
 from shared.db.profiles import fetch_profile, profile_id_by_token_hash
 from shared.runtime import keep_secret, kept_secret
 from shared.settings import Settings
+from shared.tokens import open_feed_token, organiser_key_hash, profile_token_hash
 
 log = logging.getLogger("lowkey.demo")
 
@@ -67,10 +68,10 @@ async def shown_demo_keys(settings: Settings) -> str | None:
     try:
         async with pool.acquire() as conn:
             organiser = await organiser_id_by_key_hash(
-                conn, token_hash(secret, keys.organiser_key, purpose="organiser")
+                conn, organiser_key_hash(secret, keys.organiser_key)
             )
             profile_id = await profile_id_by_token_hash(
-                conn, token_hash(secret, keys.user_token, purpose="profile")
+                conn, profile_token_hash(secret, keys.user_token)
             )
             found = None if profile_id is None else await fetch_profile(conn, profile_id)
     finally:
@@ -80,7 +81,7 @@ async def shown_demo_keys(settings: Settings) -> str | None:
         lines.append(f"  {ORGANISER_LABEL}: {keys.organiser_key}")
     if found is not None:
         try:
-            feed_token = unseal(found[1], secret, keys.user_token, purpose="feed-token").decode()
+            feed_token = open_feed_token(secret, found[1], keys.user_token)
         except SealError:
             found = None  # sealed under another secret key: this is not our demo user
     if found is not None:

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, vRecur
 from icalendar import Event as VEvent
 
+from shared.explanations import describe_event
 from shared.ical_text import IcalText
 from shared.models.events import Event
 from shared.recurrence import with_utc_until
-from shared.scoring import ScoringEvent, describe_event
+from shared.scoring import ScoringEvent
 from shared.vtimezone import build_vtimezone
 
 PRODID = "-//lowkey//event 1.0//EN"

@@ -1,5 +1,5 @@
 """A person's suggestions as their feed shows them, week by week: the feed's matched rows
-through shared.scoring.weekly_cap, called as the feed's render calls it (over the window
+through shared.occurrences.weekly_cap, called as the feed's render calls it (over the window
 that starts this week, with the person's availability), then each occurrence the cap
 shows placed in its week. Pure: rows in, weeks out.
 """
@@ -13,13 +13,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from shared.db.feeds import FeedRow
-from shared.scoring import (
-    AvailabilityWindow,
-    ScoringEvent,
-    ScoringProfile,
-    feed_window,
-    weekly_cap,
-)
+from shared.occurrences import WeeklyWindow, feed_window, weekly_cap
+from shared.scoring import ScoringEvent, ScoringProfile
 
 
 class Suggestion(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,7 +30,7 @@ class Week(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def cap_profile(
-    timezone: str, max_events_per_week: int, availability: tuple[AvailabilityWindow, ...]
+    timezone: str, max_events_per_week: int, availability: tuple[WeeklyWindow, ...]
 ) -> ScoringProfile:
     """weekly_cap reads only the zone, the cap and availability; neutral values stand in
     for the rest, as in the feed's render."""
@@ -79,7 +74,7 @@ def weekly_suggestions(
     *,
     timezone: str,
     max_events_per_week: int,
-    availability: tuple[AvailabilityWindow, ...],
+    availability: tuple[WeeklyWindow, ...],
     now: datetime,
     hidden: Collection[int] = (),
 ) -> list[Week]:

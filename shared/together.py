@@ -13,8 +13,8 @@ import asyncpg
 import msgspec
 
 from shared.db.together import both_match
-from shared.scoring import (
-    AvailabilityWindow,
+from shared.occurrences import (
+    WeeklyWindow,
     availability_from_wire,
     feed_window,
     minute_of_week,
@@ -25,7 +25,7 @@ from shared.timeutil import Refusal, stored_schedule
 TOGETHER_WORDS = "you could go together"
 
 
-def free_at(windows: Sequence[AvailabilityWindow], timezone: str, instant: datetime) -> bool:
+def free_at(windows: Sequence[WeeklyWindow], timezone: str, instant: datetime) -> bool:
     """In one of the windows (no windows: any time)."""
     if not windows:
         return True

@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from services.feed import render
 from shared.db.feeds import FeedRow
-from shared.scoring import CAP_WEEKS, CappedMatch
+from shared.occurrences import CAP_WEEKS, CappedMatch
 from tests.test_feed_service import (
     feed_path,
     match,

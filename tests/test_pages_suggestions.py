@@ -13,7 +13,7 @@ import recurring_ical_events
 
 from services.feed.render import build_feed
 from shared.db.feeds import FeedRow
-from shared.scoring import availability_from_wire, feed_window
+from shared.occurrences import availability_from_wire, feed_window
 from shared.suggestions import weekly_suggestions
 
 BERLIN = ZoneInfo("Europe/Berlin")

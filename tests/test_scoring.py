@@ -8,26 +8,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.scoring import (
-    AvailabilityWindow,
+from shared.explanations import explanation, with_distance
+from shared.match_rules import intensity
+from shared.occurrences import (
     CappedMatch,
+    WeeklyWindow,
+    availability_from_wire,
+    feed_window,
+    next_occurrence_start,
+    weekly_cap,
+)
+from shared.scoring import (
     ScoringEvent,
     ScoringProfile,
     Weights,
-    availability_from_wire,
-    explanation,
-    feed_window,
-    intensity,
     interest_score,
     is_eligible,
-    next_occurrence_start,
     support_score,
-    weekly_cap,
-    with_distance,
 )
 from tests.weighing import comfort_score, distance_score, scored, weighted_score
 
@@ -89,7 +91,16 @@ def profile(**changes: Any) -> ScoringProfile:
 def test_intensity_table(
     size: int, structure: str, noise: str, talking: bool, newcomers: bool, expected: int
 ) -> None:
-    assert intensity(size, structure, noise, talking, newcomers) == expected
+    assert intensity(size, structure == "open", noise == "loud", talking, newcomers) == expected
+    # The same rule on columns, as the bulk scorer would read it.
+    column = intensity(
+        np.array([size, 30]),
+        np.array([structure == "open", False]),
+        np.array([noise == "loud", False]),
+        np.array([talking, False]),
+        np.array([newcomers, False]),
+    )
+    assert column.tolist() == [expected, 4]
 
 
 def test_default_weights_are_the_specs() -> None:
@@ -198,7 +209,7 @@ def test_availability_window_edges() -> None:
 
 
 def test_overnight_window_runs_into_the_next_day() -> None:
-    late = (AvailabilityWindow(("tue",), time(22), time(20)),)  # Tue 22:00 → Wed 20:00
+    late = (WeeklyWindow(("tue",), time(22), time(20)),)  # Tue 22:00 → Wed 20:00
     assert is_eligible(profile(availability=late), event(), 1, now=NOW)
 
 

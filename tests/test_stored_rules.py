@@ -24,8 +24,9 @@ from services.worker import cron, jobs
 from shared.bulk_scoring import score_all
 from shared.db.matches import upsert_pairs
 from shared.db.outbox import add_outbox
+from shared.occurrences import is_over
 from shared.queue import connect_queue
-from shared.scoring import PairScore, ScoringEvent, ScoringProfile, is_over, score_pair
+from shared.scoring import PairScore, ScoringEvent, ScoringProfile, score_pair
 from shared.settings import Settings
 from tests.factories import create_organiser, post_event
 from tests.weighing import parts_scoring

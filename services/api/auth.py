@@ -15,11 +15,12 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
-from shared.crypto import constant_time_equals, token_hash
+from shared.crypto import constant_time_equals
 from shared.db.organisers import organiser_id_by_key_hash
 from shared.db.profiles import profile_id_by_token_hash
 from shared.http.problems import Forbidden, Unauthorized
 from shared.settings import Settings
+from shared.tokens import organiser_key_hash, profile_token_hash
 
 CallerKind = Literal["anonymous", "admin", "organiser", "profile"]
 
@@ -63,12 +64,12 @@ async def resolve_caller(
         else:
             async with pool.acquire() as conn:
                 organiser = await organiser_id_by_key_hash(
-                    conn, token_hash(settings.secret_key, token, purpose="organiser")
+                    conn, organiser_key_hash(settings.secret_key, token)
                 )
                 profile = None
                 if organiser is None:
                     profile = await profile_id_by_token_hash(
-                        conn, token_hash(settings.secret_key, token, purpose="profile")
+                        conn, profile_token_hash(settings.secret_key, token)
                     )
             if organiser is not None:
                 caller = Caller("organiser", organiser, token)

@@ -14,11 +14,11 @@ from services.api.auth import CallerDep, profile_only
 from services.api.responses import problems
 from shared.db.events import event_from_row
 from shared.db.matches import list_for_profile
+from shared.explanations import api_explanation
 from shared.http.cursor import Cursor, bigint, decode_cursor, encode_cursor, finite_float
 from shared.http.deps import PoolDep
 from shared.models.common import Base, Page
 from shared.models.events import Event
-from shared.scoring import api_explanation
 from shared.together import TOGETHER_WORDS, together_events
 
 

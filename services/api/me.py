@@ -16,7 +16,7 @@ from litestar.params import JSONBody, PathParameter
 
 from services.api.auth import Caller, CallerDep, profile_only
 from services.api.checkins import after_profile_patch
-from services.api.profiles import FeedToken, enqueue_profile, feed_urls, open_feed_token
+from services.api.profiles import enqueue_profile, feed_urls
 from services.api.ratelimit import me_write_limit, profile_key_patterns
 from services.api.responses import NO_STORE, IdempotencyKey, problems
 from shared.crypto import SealError
@@ -44,6 +44,7 @@ from shared.models.profiles import (
     ProfileWithFeed,
 )
 from shared.settings import Settings
+from shared.tokens import issue_feed_token, open_feed_token
 
 # At most 2**53 - 1: an id any JSON client holds exactly (a larger bound, written in a
 # schema as a double, rounds above PostgreSQL's bigint and misleads schema-driven clients).
@@ -53,8 +54,9 @@ AUTH = (401, 403)
 
 
 def with_feed(settings: Settings, profile: Profile, sealed: bytes, token: str) -> ProfileWithFeed:
+    assert settings.secret_key is not None
     try:
-        urls = feed_urls(settings, open_feed_token(settings, sealed, token))
+        urls = feed_urls(settings, open_feed_token(settings.secret_key, sealed, token))
     except SealError:  # sealed under another token: cannot happen unless the DB was edited
         raise Unauthorized("the profile token does not open this profile") from None
     fields = {f: getattr(profile, f) for f in profile.__struct_fields__}
@@ -179,7 +181,8 @@ class MeController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> FeedUrls:
         pid, token = _profile_token(caller)
-        feed = FeedToken(settings, token)
+        assert settings.secret_key is not None
+        feed = issue_feed_token(settings.secret_key, token)
         async with pool.acquire() as conn, conn.transaction():
             await replace_feed_token(
                 conn, pid, feed_token_hash=feed.hash, feed_token_sealed=feed.sealed

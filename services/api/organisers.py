@@ -13,7 +13,6 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from services.api.auth import admin_only
 from services.api.responses import NO_STORE, IdempotencyKey, problems
-from shared.crypto import new_token, token_hash
 from shared.db.organisers import insert_organiser, list_organisers, revoke_organiser
 from shared.db.pool import create_pool
 from shared.http.cursor import Cursor, bigint, decode_cursor, encode_cursor, tag
@@ -22,8 +21,7 @@ from shared.http.problems import NotFound
 from shared.models.common import Page
 from shared.models.organisers import Organiser, OrganiserCreate, OrganiserCreated
 from shared.settings import Settings
-
-ORGANISER_KEY_PREFIX = "lk_org_"
+from shared.tokens import issue_organiser_key
 
 
 async def create_organiser(
@@ -31,15 +29,14 @@ async def create_organiser(
 ) -> OrganiserCreated:
     """A new organiser; its key is returned here and stored only as a keyed hash."""
     assert settings.secret_key is not None
-    key = new_token(ORGANISER_KEY_PREFIX)
-    key_hash = token_hash(settings.secret_key, key, purpose="organiser")
-    org = await insert_organiser(conn, data.name, data.contact_email, key_hash)
+    issued = issue_organiser_key(settings.secret_key)
+    org = await insert_organiser(conn, data.name, data.contact_email, issued.hash)
     return OrganiserCreated(
         id=org.id,
         name=org.name,
         contact_email=org.contact_email,
         created_at=org.created_at,
-        api_key=key,
+        api_key=issued.key,
     )
 
 

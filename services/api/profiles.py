@@ -1,6 +1,6 @@
 """POST /v1/profiles: a user describes themselves once and gets a token and a feed URL.
 
-Also the feed-token helpers `/v1/me` shares: issue, seal (key from the profile token), show.
+Also what `/v1/me` shares with it: a feed token's URLs and enqueuing a profile's re-score.
 """
 
 from __future__ import annotations
@@ -15,37 +15,18 @@ from litestar.params import JSONBody
 from services.api.idempotency import note_profile
 from services.api.ratelimit import profile_creation_limit
 from services.api.responses import NO_STORE, IdempotencyKey, problems
-from shared.crypto import new_token, seal, token_hash, unseal
 from shared.db.outbox import add_outbox
 from shared.db.profiles import insert_profile
 from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.models.profiles import FeedUrls, ProfileCreate, ProfileCreated
 from shared.queue import enqueue_after_commit
 from shared.settings import Settings
-
-PROFILE_TOKEN_PREFIX = "lk_usr_"
-
-
-class FeedToken:
-    """A fresh feed token with its lookup hash and its copy sealed under the profile token."""
-
-    def __init__(self, settings: Settings, profile_token: str) -> None:
-        assert settings.secret_key is not None
-        self.token = new_token()
-        self.hash = token_hash(settings.secret_key, self.token, purpose="feed")
-        self.sealed = seal(
-            self.token.encode(), settings.secret_key, profile_token, purpose="feed-token"
-        )
+from shared.tokens import issue_profile_tokens
 
 
 def feed_urls(settings: Settings, feed_token: str) -> FeedUrls:
     url = f"{settings.feed_base_url}/feeds/{feed_token}.ics"
     return FeedUrls(feed_url=url, webcal_url="webcal://" + url.split("://", 1)[1])
-
-
-def open_feed_token(settings: Settings, sealed: bytes, profile_token: str) -> str:
-    assert settings.secret_key is not None
-    return unseal(sealed, settings.secret_key, profile_token, purpose="feed-token").decode()
 
 
 async def enqueue_profile(
@@ -77,23 +58,22 @@ class ProfilesController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> ProfileCreated:
         assert settings.secret_key is not None
-        token = new_token(PROFILE_TOKEN_PREFIX)
-        feed = FeedToken(settings, token)
+        tokens = issue_profile_tokens(settings.secret_key)
         async with pool.acquire() as conn, conn.transaction():
             profile = await insert_profile(
                 conn,
                 data,
-                token_hash=token_hash(settings.secret_key, token, purpose="profile"),
-                feed_token_hash=feed.hash,
-                feed_token_sealed=feed.sealed,
+                token_hash=tokens.hash,
+                feed_token_hash=tokens.feed.hash,
+                feed_token_sealed=tokens.feed.sealed,
             )
             outbox_id = await add_outbox(conn, "profile", profile.id)
         note_profile(request, profile.id)
         await enqueue_profile(pool, queue, settings, outbox_id, profile.id)
-        urls = feed_urls(settings, feed.token)
+        urls = feed_urls(settings, tokens.feed.token)
         return ProfileCreated(
             **{f: getattr(profile, f) for f in profile.__struct_fields__},
             feed_url=urls.feed_url,
             webcal_url=urls.webcal_url,
-            token=token,
+            token=tokens.token,
         )

@@ -17,6 +17,7 @@ import msgspec
 from cachetools import LRUCache, cached
 from icalendar import Calendar, Event, vDuration, vRecur
 
+from shared.event_ics import event_uid
 from shared.first_visit import HEADING as FIRST_TIME_HEADING
 from shared.ical_text import IcalText as _Text
 from shared.recurrence import with_utc_until
@@ -91,11 +92,6 @@ class FeedEntry(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def uid(self) -> str:
         return event_uid(self.event_id)
-
-
-def event_uid(event_id: int) -> str:
-    """The UID an event keeps in every feed, for as long as it exists."""
-    return f"event-{event_id}@lowkey"
 
 
 def render_feed(

@@ -50,7 +50,7 @@ from shared.first_visit import first_visit_sentences
 from shared.http.problems import Unavailable
 from shared.models.events import FirstVisit
 from shared.models.profiles import DEFAULT_CALENDAR_LABEL
-from shared.scoring import (
+from shared.occurrences import (
     CAP_WEEKS,
     CappedMatch,
     availability_from_wire,

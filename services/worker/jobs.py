@@ -29,8 +29,9 @@ from shared.db import matches as db_matches
 from shared.db import scoring_inputs as inputs
 from shared.db.outbox import mark_done, reopen_done_since
 from shared.geodesy import distances_km
+from shared.occurrences import is_over
 from shared.queue import enqueue_after_commit
-from shared.scoring import PairScore, ScoringEvent, ScoringProfile, is_over, score_pair
+from shared.scoring import PairScore, ScoringEvent, ScoringProfile, score_pair
 from shared.settings import Settings
 
 log = logging.getLogger("lowkey.worker.jobs")

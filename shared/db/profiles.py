@@ -10,8 +10,8 @@ import msgspec
 
 from shared import timeutil
 from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, RANKED, WEIGHED
+from shared.explanations import api_explanation
 from shared.models.profiles import ExportedMatch, Profile, ProfileCreate
-from shared.scoring import api_explanation
 from shared.together import TOGETHER_WORDS, together_events
 
 SELECT_ID_BY_TOKEN_HASH = "SELECT id FROM profiles WHERE token_hash = $1"

@@ -8,7 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.scoring import ScoringEvent, ScoringProfile, availability_from_wire
+from shared.occurrences import availability_from_wire
+from shared.scoring import ScoringEvent, ScoringProfile
 
 _EVENT_COLUMNS = """
     e.id, e.format, e.lat, e.lon, e.tags, e.intensity, e.group_size, e.structure, e.noise,
@@ -44,7 +45,7 @@ SELECT {_PROFILE_COLUMNS} FROM profiles p WHERE p.id BETWEEN $1 AND $2 ORDER BY 
 """  # noqa: S608
 
 
-def event_from_row(row: asyncpg.Record) -> ScoringEvent:
+def scoring_event_from_row(row: asyncpg.Record) -> ScoringEvent:
     return ScoringEvent(
         id=row["id"],
         format=row["format"],
@@ -71,7 +72,7 @@ def event_from_row(row: asyncpg.Record) -> ScoringEvent:
     )
 
 
-def profile_from_row(row: asyncpg.Record) -> ScoringProfile:
+def scoring_profile_from_row(row: asyncpg.Record) -> ScoringProfile:
     return ScoringProfile(
         id=row["id"],
         home_lat=row["home_lat"],
@@ -96,29 +97,32 @@ def profile_from_row(row: asyncpg.Record) -> ScoringProfile:
 async def load_event(conn: asyncpg.Connection, event_id: int) -> tuple[ScoringEvent, int] | None:
     """The event and its sequence (key-share locked), or None when it is gone."""
     row = await conn.fetchrow(SELECT_EVENT, event_id)
-    return None if row is None else (event_from_row(row), row["sequence"])
+    return None if row is None else (scoring_event_from_row(row), row["sequence"])
 
 
 async def load_events(conn: asyncpg.Connection, event_ids: list[int]) -> list[ScoringEvent]:
     """These events (those still there), key-share locked, by id."""
-    return [event_from_row(r) for r in await conn.fetch(SELECT_EVENTS, event_ids)]
+    return [scoring_event_from_row(r) for r in await conn.fetch(SELECT_EVENTS, event_ids)]
 
 
 async def load_live_events(conn: asyncpg.Connection, now: datetime) -> list[ScoringEvent]:
     """Every scheduled event not over at `now`."""
-    return [event_from_row(r) for r in await conn.fetch(SELECT_LIVE_EVENTS, now)]
+    return [scoring_event_from_row(r) for r in await conn.fetch(SELECT_LIVE_EVENTS, now)]
 
 
 async def load_profiles(conn: asyncpg.Connection, profile_ids: list[int]) -> list[ScoringProfile]:
     """These profiles (those still there) with their hidden events, key-share locked."""
-    return [profile_from_row(r) for r in await conn.fetch(SELECT_PROFILES, profile_ids)]
+    return [scoring_profile_from_row(r) for r in await conn.fetch(SELECT_PROFILES, profile_ids)]
 
 
 async def load_profile_range(
     conn: asyncpg.Connection, first_id: int, last_id: int
 ) -> list[ScoringProfile]:
     """Profiles with ids in [first_id, last_id], by id."""
-    return [profile_from_row(r) for r in await conn.fetch(SELECT_PROFILE_RANGE, first_id, last_id)]
+    return [
+        scoring_profile_from_row(r)
+        for r in await conn.fetch(SELECT_PROFILE_RANGE, first_id, last_id)
+    ]
 
 
 HOLDS_DATA = """

@@ -11,6 +11,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from shared import timeutil
+from shared.match_rules import intensity
 from shared.models.common import (
     LINES_PATTERN,
     LOCAL_TIME_PATTERN,
@@ -29,9 +30,8 @@ from shared.models.common import (
 )
 from shared.models.support import SupportKinds
 from shared.recurrence import normalise as normalise_recurrence
-from shared.scoring import intensity
 
-Format = Literal["in_person", "online", "hybrid"]
+EventFormat = Literal["in_person", "online", "hybrid"]
 Structure = Literal["structured", "semi", "open"]
 Noise = Literal["quiet", "moderate", "loud"]
 Status = Literal["scheduled", "cancelled"]
@@ -183,7 +183,7 @@ class EventCreate(Base):
     starts_at: LocalTime
     ends_at: LocalTime
     timezone: TimeZoneName
-    format: Format
+    format: EventFormat
     group_size: GroupSize
     structure: Structure
     noise: Noise
@@ -209,7 +209,7 @@ class EventUpdate(Base):
     starts_at: LocalTime | UnsetType = UNSET
     ends_at: LocalTime | UnsetType = UNSET
     timezone: TimeZoneName | UnsetType = UNSET
-    format: Format | UnsetType = UNSET
+    format: EventFormat | UnsetType = UNSET
     group_size: GroupSize | UnsetType = UNSET
     structure: Structure | UnsetType = UNSET
     noise: Noise | UnsetType = UNSET
@@ -239,7 +239,7 @@ class Event(Base):
     ends_at: str
     timezone: str
     recurrence: str | None
-    format: Format
+    format: EventFormat
     venue: Venue | None
     online_url: str | None
     tags: list[str]
@@ -410,7 +410,8 @@ def check_event(
     if errors or times is None:
         raise EventInvalid(errors or [("body", "invalid event")])
     starts, ends, starts_utc, ends_utc, over = times
+    is_open, is_loud = data.structure == "open", data.noise == "loud"
     level = intensity(
-        data.group_size, data.structure, data.noise, data.talking_optional, data.newcomer_support
+        data.group_size, is_open, is_loud, data.talking_optional, data.newcomer_support
     )
     return CheckedEvent(data, starts, ends, starts_utc, ends_utc, over, level, needs_geocoding)

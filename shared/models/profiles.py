@@ -31,8 +31,8 @@ from shared.models.events import AccessibilityFeature
 from shared.models.support import SupportKinds
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-Format = Literal["in_person", "online"]
-FORMATS: tuple[Format, ...] = ("in_person", "online")
+MeetingFormat = Literal["in_person", "online"]
+FORMATS: tuple[MeetingFormat, ...] = ("in_person", "online")
 
 CLOCK_FROM = pattern_with_reason(
     r"^([01][0-9]|2[0-3]):[0-5][0-9]$(?!\n)", "must be a time of day HH:MM, 00:00 to 23:59"
@@ -51,7 +51,7 @@ Interests = Annotated[dict[str, InterestWeight], Meta(max_length=50)]
 ComfortLevel = Annotated[
     int, Meta(ge=1, le=5, description="1 = only the gentlest events … 5 = anything")
 ]
-Formats = Annotated[list[Format], Meta(min_length=1, max_length=2)]
+Formats = Annotated[list[MeetingFormat], Meta(min_length=1, max_length=2)]
 Languages = Annotated[list[LanguageCode], Meta(max_length=20)]
 AccessibilityNeeds = Annotated[list[AccessibilityFeature], Meta(max_length=20)]
 EventsPerWeek = Annotated[int, Meta(ge=1, le=50)]
@@ -192,7 +192,7 @@ class Profile(Base, kw_only=True):
     interests: dict[str, float]
     comfort_level: int
     open_to_stretch: bool
-    formats: list[Format]
+    formats: list[MeetingFormat]
     max_cost_cents: int | None
     currency: str | None
     languages: list[str]

@@ -1,5 +1,5 @@
 """What an event's public page shows, read from the stored event: its next dates in its
-own zone (through shared.scoring's occurrence functions), the place, what it is like.
+own zone (through shared.occurrences), the place, what it is like.
 """
 
 from __future__ import annotations
@@ -16,22 +16,18 @@ from services.api.pages.words import (
     group_words,
     language_name,
 )
+from shared.explanations import describe_cost
 from shared.first_visit import first_visit_sentences
 from shared.models.events import Event
 from shared.models.support import SUPPORT_KINDS, SUPPORT_WORDS
-from shared.scoring import (
-    CAP_WEEKS,
-    ScoringEvent,
-    describe_cost,
-    next_occurrence_start,
-    occurrence_starts,
-)
+from shared.occurrences import CAP_WEEKS, next_occurrence_start, occurrence_starts
+from shared.scoring import ScoringEvent
 
 SHOWN_DATES = 5
 OSM_ZOOM = 17
 
 
-def scoring_event(event: Event) -> ScoringEvent:
+def stored_scoring_event(event: Event) -> ScoringEvent:
     """The stored event as shared.scoring reads it."""
     return ScoringEvent(
         id=event.id,
@@ -85,7 +81,7 @@ def what_it_is_like(event: Event) -> list[str]:
 
 
 def event_view(event: Event, now: datetime) -> dict[str, Any]:
-    scored = scoring_event(event)
+    scored = stored_scoring_event(event)
     zone = ZoneInfo(event.timezone)
     duration = scored.ends_at - scored.starts_at
     dates = [

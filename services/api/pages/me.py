@@ -48,7 +48,7 @@ from shared.http.deps import PoolDep, QueueDep, SettingsDep
 from shared.http.problems import NotFound
 from shared.models.buddies import Buddy
 from shared.models.profiles import ProfileUpdate, ProfileWithFeed
-from shared.scoring import availability_from_wire, feed_window
+from shared.occurrences import availability_from_wire, feed_window
 from shared.settings import Settings
 from shared.suggestions import weekly_suggestions
 

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.params import FromPath
 
-from services.api.pages.event_view import event_view, scoring_event
+from services.api.pages.event_view import event_view, stored_scoring_event
 from services.api.pages.render import PAGE_HEADERS, page
 from services.api.pages.session import signed_in
 from shared.db.events import get_event
@@ -51,7 +51,7 @@ class PublicPages(Controller):
             return not_found(request)
         page_url = f"{settings.public_url}/events/{event.id}"
         if matched[2]:
-            body = event_calendar(event, scoring_event(event), page_url=page_url)
+            body = event_calendar(event, stored_scoring_event(event), page_url=page_url)
             return Response(
                 content=body,
                 media_type=ICS_MEDIA_TYPE,

@@ -32,6 +32,7 @@ from shared.db.user_sessions import (
     take_pending_key,
 )
 from shared.settings import Settings
+from shared.tokens import profile_token_hash
 
 SESSION_COOKIE = "lowkey_me"
 CSRF_COOKIE = "lowkey_page_csrf"
@@ -171,9 +172,7 @@ async def profile_for_key(request: Request[Any, Any, Any], key: str) -> int | No
     if not key or settings.secret_key is None:
         return None
     async with request.app.state.pool.acquire() as conn:
-        return await profile_id_by_token_hash(
-            conn, token_hash(settings.secret_key, key, purpose="profile")
-        )
+        return await profile_id_by_token_hash(conn, profile_token_hash(settings.secret_key, key))
 
 
 def next_page(value: object) -> str:

@@ -18,6 +18,7 @@ from services.api.pages.session import (
     start_session,
 )
 from shared.http.problems import TooManyRequests
+from shared.tokens import PROFILE_TOKEN_PREFIX
 
 
 def _sign_in_page(
@@ -63,7 +64,7 @@ class SignInPages(Controller):
                 request,
                 back_to,
                 error="That key did not open a page. Check it and try again: "
-                "it starts with lk_usr_.",
+                f"it starts with {PROFILE_TOKEN_PREFIX}.",
                 status_code=401,
             )
         cookie = await start_session(request, profile_id, key.strip())
