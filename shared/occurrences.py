@@ -228,8 +228,11 @@ def weekly_cap(
     # UNTIL is inclusive and the window's end is not.
     window_until = (window.end - timedelta(seconds=1)).astimezone(UTC)
     taken: dict[int, int] = {}
+    full = 0  # weeks holding their most
     kept: list[CappedMatch] = []
     for event, _ in sorted(matches, key=lambda m: (-m[1], m[0].id)):
+        if full == weeks:
+            break  # no later match can win a slot: its occurrences need not be computed
         starts = occurrence_starts(event, window.start, window.end)
         by_week: dict[int, list[datetime]] = {}
         for start in starts:
@@ -239,6 +242,7 @@ def weekly_cap(
         won = [week for week in by_week if taken.get(week, 0) < profile.max_events_per_week]
         for week in won:
             taken[week] = taken.get(week, 0) + 1
+            full += taken[week] == profile.max_events_per_week
         shown = sorted(start for week in won for start in by_week[week])
         if shown:
             kept.append(_as_shown(event, starts, shown, window_until))

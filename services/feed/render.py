@@ -36,7 +36,6 @@ from prometheus_client import Counter
 
 from services.feed.ical import FeedEntry, render_feed
 from services.feed.lookups import LookupBatcher
-from shared.crypto import token_hash
 from shared.db.feeds import (
     FeedRow,
     FeedState,
@@ -59,6 +58,7 @@ from shared.occurrences import (
 )
 from shared.settings import Settings
 from shared.suggestions import cap_profile, scoring_event
+from shared.tokens import feed_token_hash
 
 log = logging.getLogger("lowkey.feed")
 
@@ -163,7 +163,7 @@ async def load_feed(
     `lookup` finds the state (the service's batcher); by default one query on `pool`."""
     assert settings.secret_key is not None
     # Always hashed and always looked up: an unknown and a rotated token take one path.
-    hashed = token_hash(settings.secret_key, token, purpose="feed")
+    hashed = feed_token_hash(settings.secret_key, token)
     if lookup is None:
         state = await feed_state(pool, hashed, known_etag)
     else:
