@@ -28,8 +28,8 @@ WITH cases AS (
         AS t(distance_km, online, interest_score, comfort_gap, support, distance, interest,
              comfort, support_w, distance_decay_km, online_score, stretch_penalty)
 )
-SELECT (s).score, (s).distance, (s).comfort, (s).distance_km, (s).support
-FROM (SELECT {_CALL} AS s FROM cases m) AS weighed
+SELECT s.score, s.distance, s.comfort, s.distance_km, s.support
+FROM cases m CROSS JOIN LATERAL {_CALL} AS s
 """
 
 

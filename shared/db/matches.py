@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from shared.db import explanations
-from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, RANKED, WEIGH_MATCH, WEIGHED
+from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, RANKED, WEIGHED, weigh_match
 from shared.scoring import PairScore
 
 # The writers of `matches` take one advisory lock per database: per-subject jobs (they read
@@ -104,7 +104,8 @@ WHERE m.profile_id = $9 AND e.id = m.event_id AND NOT (m.event_id = ANY($2::bigi
 DROP_CANCELLED_REST = _bumping(
     f"""
 DELETE FROM matches m USING w
-WHERE m.event_id = $1 AND NOT m.kept AND ({WEIGH_MATCH}).score < w.min_score
+WHERE m.event_id = $1 AND NOT m.kept
+  AND EXISTS (SELECT FROM {weigh_match()} AS s WHERE s.score < w.min_score)
 """,  # noqa: S608 (constant text)
     first=ACTIVE_WEIGHTS,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.db.weighing import ACTIVE_WEIGHTS, candidate_values, candidate_weights, weigh_match
+from shared.db.weighing import ACTIVE_WEIGHTS, candidate_values, candidate_weights, weighed
 from shared.scoring import Weights
 
 # md5 of id and seed orders profiles the same way for the same seed, differently for
@@ -21,8 +21,9 @@ SAMPLE_PAIRS = f"""
 WITH {ACTIVE_WEIGHTS}, {candidate_weights(2)}
 SELECT m.profile_id, m.event_id, x.text AS explanation, e.title, e.starts_at, e.ends_at,
        e.timezone, e.recurrence,
-       ({weigh_match("w")}).score AS before, ({weigh_match("c")}).score AS after
+       before.score AS before, after.score AS after
 FROM matches m CROSS JOIN w CROSS JOIN c
+{weighed("w", "m", "before")} {weighed("c", "m", "after")}
 JOIN events e ON e.id = m.event_id
 JOIN match_explanations x ON x.id = m.explanation_id
 WHERE m.profile_id = ANY($1::bigint[])

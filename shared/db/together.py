@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.db.weighing import ACTIVE_WEIGHTS, weigh_match
+from shared.db.weighing import ACTIVE_WEIGHTS, weighed
 
 BOTH_MATCH = f"""
 WITH {ACTIVE_WEIGHTS}
@@ -19,10 +19,9 @@ JOIN profiles q ON q.id = b.buddy_id
 JOIN matches m ON m.profile_id = b.profile_id
 JOIN matches bm ON bm.profile_id = b.buddy_id AND bm.event_id = m.event_id
 JOIN events e ON e.id = m.event_id
-CROSS JOIN w
+CROSS JOIN w {weighed("w", "m", "own")} {weighed("w", "bm", "theirs")}
 WHERE b.profile_id = $1 AND e.status = 'scheduled' AND (e.over_at IS NULL OR e.over_at > now())
-  AND ({weigh_match("w", "m")}).score >= w.min_score
-  AND ({weigh_match("w", "bm")}).score >= w.min_score
+  AND own.score >= w.min_score AND theirs.score >= w.min_score
 """  # noqa: S608 (constant text)
 
 

@@ -1,5 +1,6 @@
 """The one place a weight set meets the stored parts of a pair (SPEC "Matching"): the SQL
-every reader of matches puts in its statement, around migration 0020's `weigh_match`.
+every reader of matches puts in its statement, around `weigh_match` (migrations 0020,
+0021; 0023 made it inlined into each reader's plan).
 
 A reader writes `WITH {ACTIVE_WEIGHTS}` (or `{CANDIDATE_WEIGHTS}` with the weights as
 parameters), then `FROM matches m {WEIGHED}`, and keeps what `{IS_MATCH}` says: the score
@@ -28,8 +29,15 @@ def weigh_match(w: str = "w", m: str = "m") -> str:
     {w}.online_score, {w}.stretch_penalty)"""
 
 
-WEIGH_MATCH = weigh_match("w")
-WEIGHED = f"CROSS JOIN w CROSS JOIN LATERAL {WEIGH_MATCH} AS s"
+def weighed(w: str = "w", m: str = "m", as_: str = "s") -> str:
+    """The join that weighs the pair `m` with the weights row `w` into `as_` (`as_.score`,
+    `as_.distance`...). Always in a FROM (here, or in a sub-select where a DELETE cannot
+    join it), never in an expression: PostgreSQL inlines a set-returning SQL function in
+    FROM (migration 0023), and would call it row by row elsewhere."""
+    return f"CROSS JOIN LATERAL {weigh_match(w, m)} AS {as_}"
+
+
+WEIGHED = f"CROSS JOIN w {weighed()}"
 # A match: an eligible pair scoring at least `min_score`, or a cancelled event's row that
 # was one when it was cancelled (kept until the event is over, whatever the weights do).
 IS_MATCH = "(m.kept OR s.score >= w.min_score)"
