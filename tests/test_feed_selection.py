@@ -183,6 +183,16 @@ def test_the_selection_follows_everything_an_entry_shows(changes: dict[str, Any]
     assert selection([feed_row(1, **changes)]) != selection([feed_row(1)])
 
 
+def test_the_selection_ignores_the_order_of_what_it_shows() -> None:
+    """Entries are written by event id: a weight change that only reorders what is shown
+    (here two weeks' matches trading places) leaves the selection as it was."""
+    start = feed_row(2).starts_at + timedelta(weeks=1)
+    week_after = {"starts_at": start, "ends_at": start + timedelta(hours=2)}
+    ranked = [feed_row(1, score=0.9), feed_row(2, score=0.5, **week_after)]
+    swapped = [feed_row(1, score=0.5), feed_row(2, score=0.9, **week_after)]
+    assert selection(ranked) == selection(swapped)
+
+
 def test_what_an_entry_does_not_show_leaves_the_selection_as_it_was() -> None:
     # The weekly cap reads these, the render does not: here they leave the cap as it was.
     for changes in ({"accessibility": ["step_free"]}, {"tags": ["chess-club"]}, {"score": 0.3}):

@@ -321,7 +321,9 @@ def prepare_feed(
     discreet = feed_style == "discreet"
     calendar_name = calendar_label if discreet else CALENDAR_NAME
     # `render_feed` is pure: these inputs, and RENDER_VERSION for the code, are its bytes.
-    made_from = msgspec.json.encode((RENDER_VERSION, public_url, calendar_name, discreet, entries))
+    # It writes entries by event id, so the order the cap ranked them in is left out.
+    written = sorted(entries, key=lambda entry: entry.event_id)
+    made_from = msgspec.json.encode((RENDER_VERSION, public_url, calendar_name, discreet, written))
     return PreparedFeed(
         entries=entries,
         public_url=public_url,
