@@ -6,7 +6,7 @@ judged on, the weeks a feed shows and the weekly cap over them. No I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -230,10 +230,12 @@ def weekly_cap(
     taken: dict[int, int] = {}
     full = 0  # weeks holding their most
     kept: list[CappedMatch] = []
+    today = datetime.now(UTC).date()  # dates the rule check, as occurrence_starts does
     for event, _ in sorted(matches, key=lambda m: (-m[1], m[0].id)):
         if full == weeks:
             break  # no later match can win a slot: its occurrences need not be computed
-        starts = occurrence_starts(event, window.start, window.end)
+        when = (event.id, event.starts_at, event.ends_at, event.timezone, event.recurrence)
+        starts = list(_starts_in_window(when, window.start, window.end, today))
         by_week: dict[int, list[datetime]] = {}
         for start in starts:
             if not profile.availability or available_at(profile, start):
@@ -247,6 +249,19 @@ def weekly_cap(
         if shown:
             kept.append(_as_shown(event, starts, shown, window_until))
     return kept
+
+
+# A series is in the feed of everyone it matches, and everyone in one zone has the same
+# window all week: its occurrences there are computed once, not once per feed. At most 84
+# starts each (7 a week), so the cache stays within a few MB.
+@lru_cache(maxsize=4096)
+def _starts_in_window(
+    when: _When, after: datetime, before: datetime, today: date
+) -> tuple[datetime, ...]:
+    event_id, starts_at, ends_at, event_timezone, recurrence = when
+    checked_at = datetime.combine(today, time(0), tzinfo=UTC)
+    found = stored_schedule(event_id, starts_at, ends_at, event_timezone, recurrence, checked_at)
+    return () if isinstance(found, Refusal) else tuple(found.starts_between(after, before))
 
 
 def _as_shown(
