@@ -30,11 +30,16 @@ import httpx
 
 from benchmarks.cluster import ADMIN_KEY, SECRET_KEY, Cluster
 from services.feed import ical
-from services.feed.render import _midnight, build_feed, prepare_feed, window_monday
+from services.feed.render import (  # feed_window too: main moved it out of shared.scoring
+    _midnight,
+    build_feed,
+    feed_window,
+    prepare_feed,
+    window_monday,
+)
 from shared.crypto import token_hash
 from shared.db.feeds import SELECT_FEED_ROWS, feed_rows
 from shared.db.weighing import ACTIVE_WEIGHTS, IS_MATCH, RANKED, WEIGHED
-from shared.scoring import feed_window
 from shared.settings import Settings
 
 CONNECTIONS = 64
