@@ -1,6 +1,6 @@
 """Admin calls on match weights: the active version, a new version, history, re-activation
-and the preview. A change and its "re-score everything" outbox row commit together; the
-job is enqueued after the commit (the outbox sweep covers a Redis outage).
+and the preview. A change is live at once: every reader of matches applies the active
+weights (shared/db/weighing.py), so a change writes no match row and queues no job.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-from arq.connections import ArqRedis
 from litestar import Controller, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -16,19 +15,16 @@ from services.api.auth import admin_only
 from services.api.responses import IdempotencyKey, problems
 from shared.db import weights as db
 from shared.http.cursor import Cursor, bigint, decode_cursor, encode_cursor, tag
-from shared.http.deps import PoolDep, QueueDep, SettingsDep
+from shared.http.deps import PoolDep
 from shared.http.problems import Conflict, NotFound
 from shared.models.common import Page
 from shared.models.weights import PreviewRequest, PreviewResult, WeightsUpdate, WeightVersion
 from shared.preview import SampleTooSmall, run_preview
-from shared.settings import Settings
 
 MAX_VERSION = 2**31 - 1  # weight_versions.version is a PostgreSQL integer
 
 
-async def save_weights(
-    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, update: WeightsUpdate
-) -> WeightVersion:
+async def save_weights(pool: asyncpg.Pool, update: WeightsUpdate) -> WeightVersion:
     """Create version N+1 and make it active: live at once, since the weights are applied
     where matches are read; no match row is written."""
     async with pool.acquire() as conn, conn.transaction():
@@ -40,9 +36,7 @@ async def save_weights(
     return saved
 
 
-async def activate_version(
-    pool: asyncpg.Pool, queue: ArqRedis, settings: Settings, version: int
-) -> WeightVersion:
+async def activate_version(pool: asyncpg.Pool, version: int) -> WeightVersion:
     """Make an existing version active (live at once); already active: nothing to do."""
     if not 1 <= version <= MAX_VERSION:
         raise NotFound(f"no weight version {version}")
@@ -89,11 +83,10 @@ class AdminWeightsController(Controller):
             return await db.active_version(conn)
 
     @put("/", status_code=201, responses=problems(400, 401, 403, 413, 422))
-    async def replace(
-        self, data: JSONBody[WeightsUpdate], pool: PoolDep, queue: QueueDep, settings: SettingsDep
-    ) -> WeightVersion:
-        """Save the whole weight set as a new version (201), make it active, re-score all."""
-        return await save_weights(pool, queue, settings, data)
+    async def replace(self, data: JSONBody[WeightsUpdate], pool: PoolDep) -> WeightVersion:
+        """Save the whole weight set as a new version (201) and make it active: every
+        user's matches, and their feeds from their next poll, follow it at once."""
+        return await save_weights(pool, data)
 
     @get("/history", responses=problems(401, 403, 422))
     async def history(
@@ -114,12 +107,10 @@ class AdminWeightsController(Controller):
         self,
         version: FromPath[int],
         pool: PoolDep,
-        queue: QueueDep,
-        settings: SettingsDep,
         idempotency_key: IdempotencyKey = None,
     ) -> WeightVersion:
-        """Make an earlier version active again (no new version) and re-score everything."""
-        return await activate_version(pool, queue, settings, version)
+        """Make an earlier version active again (no new version), live at once."""
+        return await activate_version(pool, version)
 
     @post("/preview", status_code=200, responses=problems(400, 401, 403, 409, 413, 422, post=True))
     async def preview(

@@ -47,13 +47,11 @@ class WeightsPageController(Controller):
         return await _weights_page(pool)
 
     @post("/", status_code=303)
-    async def save(
-        self, data: Form, pool: PoolDep, queue: QueueDep, settings: SettingsDep
-    ) -> Redirect | Template:
+    async def save(self, data: Form, pool: PoolDep) -> Redirect | Template:
         update, errors = parse_update(data)
         if update is None:
             return await _weights_page(pool, form=data, errors=errors, status_code=422)
-        await save_weights(pool, queue, settings, update)
+        await save_weights(pool, update)
         return Redirect("/admin/weights", status_code=303)
 
     @post("/preview", status_code=200)
@@ -104,12 +102,10 @@ class WeightsPageController(Controller):
         version: FromPath[int],
         data: Form,
         pool: PoolDep,
-        queue: QueueDep,
-        settings: SettingsDep,
     ) -> Redirect:
         if data.get("confirm") != "yes":  # not from the confirmation page: ask first
             return Redirect(f"/admin/weights/{version}/activate", status_code=303)
-        await activate_version(pool, queue, settings, version)
+        await activate_version(pool, version)
         return Redirect("/admin/weights", status_code=303)
 
     @get("/progress")
