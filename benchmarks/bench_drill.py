@@ -30,6 +30,8 @@ from shared import bulk_scoring
 from shared.db import scoring_inputs as inputs
 from shared.db.outbox import count_parked, count_pending
 from shared.db.pool import create_pool
+from shared.queue import connect_queue, enqueue_after_commit
+from shared.settings import Settings
 
 STORED_MATCHES = """
 SELECT m.profile_id, m.event_id, m.interest_score, m.comfort_gap, m.online, m.distance_km
@@ -96,16 +98,24 @@ WITH run AS (
     SELECT version, 'drill' FROM active_weights RETURNING weight_version
 )
 INSERT INTO outbox (kind, subject_id) SELECT 'rescore', weight_version FROM run
+RETURNING id, subject_id
 """
 
 
-async def start_rescore(database_url: str) -> None:
-    """A full re-score, queued as the nightly job queues it (the outbox sweep sends it)."""
-    conn = await asyncpg.connect(database_url)
+async def start_rescore(database_url: str, redis_url: str) -> None:
+    """A full re-score, queued as the nightly job queues it: the outbox row, then its job
+    enqueued after the commit (the outbox sweep sends it if Redis is down)."""
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    queue = connect_queue(Settings(redis_url=redis_url))
     try:
-        await conn.execute(START_RESCORE)
+        async with pool.acquire() as conn:
+            outbox_id, version = await conn.fetchrow(START_RESCORE)
+        await enqueue_after_commit(
+            pool, queue, Settings().redis_prefix, "rescore", outbox_id, version
+        )
     finally:
-        await conn.close()
+        await queue.aclose()
+        await pool.close()
 
 
 async def change_weights(api: str) -> int:
@@ -153,7 +163,7 @@ async def _faults(drill: Drill) -> None:
         await conn.close()
     await _sleep_until(drill, 0.08)
     await change_weights(drill.world.api[0])
-    await start_rescore(cluster.database_url)
+    await start_rescore(cluster.database_url, cluster.redis.url)
     drill.phase("re-score started")
     if plan.kill_worker:
         # Killed as soon as the run has fanned out: its chunks are queued or running.

@@ -143,7 +143,7 @@ async def timed_rescore(cluster: Cluster, api: str) -> dict[str, Any]:
     workers = cluster.role("worker")
     before = [_sum(CHUNK_RUNS, await asyncio.to_thread(cluster.metrics, w)) for w in workers]
     started = time.perf_counter()
-    await start_rescore(cluster.database_url)
+    await start_rescore(cluster.database_url, cluster.redis.url)
     await wait_drained(cluster.database_url, limit_s=600)
     wall = time.perf_counter() - started
     conn = await asyncpg.connect(cluster.database_url)

@@ -160,7 +160,7 @@ async def run(profiles: int, events: int) -> dict[str, Any]:
         await seed_city(cluster.database_url, api, city, world.organisers[0].key)
         await loadgen.seed(world, organisers=0, events=0, users=SAMPLED)
         started = time.perf_counter()
-        await start_rescore(cluster.database_url)  # every eligible pair stored
+        await start_rescore(cluster.database_url, cluster.redis.url)  # every eligible pair stored
         await wait_drained(cluster.database_url, limit_s=900)
         rescore_s = time.perf_counter() - started
         conn = await asyncpg.connect(cluster.database_url)

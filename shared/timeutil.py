@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+from cachetools import LRUCache
 
 from shared import recurrence
 from shared.models.codes import is_iana_zone
@@ -114,6 +117,10 @@ def schedule(
     return Schedule(starts_at.replace(tzinfo=tz), ends_at - starts_at, series)
 
 
+# A next start, when it was found, and until when it holds (that occurrence's end).
+_KnownStart = tuple[datetime, datetime, datetime]
+
+
 class Refusal(NamedTuple):
     """Why a stored event fails today's checks (it then counts as over)."""
 
@@ -174,5 +181,24 @@ def next_start(
 ) -> datetime | None:
     """The start (aware, in the event's zone) of a stored event's first occurrence that
     has not ended at `now`; None once it is over, or when its stored data is refused."""
+    when = (event_id, starts_at, ends_at, tz_name, rule)
+    with _next_starts_lock:
+        known = _next_starts.get(when)
+    if known is not None and known[1] <= now < known[2]:
+        return known[0]
     found = stored_schedule(event_id, starts_at, ends_at, tz_name, rule, now)
-    return None if isinstance(found, Refusal) else found.next_start(now)
+    start = None if isinstance(found, Refusal) else found.next_start(now)
+    if start is not None and not isinstance(found, Refusal):
+        with _next_starts_lock:
+            _next_starts[when] = (start, now, start + found.duration)
+    return start
+
+
+# Every listed event shows its next start, and for a series that began long ago finding it
+# walks the rule from its first week. The answer found at one moment holds until that
+# occurrence ends (no occurrence not ended then can end before it), so it is kept for
+# that span, for the event's times and rule as they are.
+_next_starts: LRUCache[tuple[int, datetime, datetime, str, str | None], _KnownStart] = LRUCache(
+    maxsize=16_384
+)
+_next_starts_lock = threading.Lock()

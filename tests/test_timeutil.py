@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -119,3 +119,21 @@ def test_next_start_is_the_first_occurrence_not_ended() -> None:
     assert one_off.next_start(NOW) is None and one_off.over_at() == datetime(
         2026, 11, 3, 20, tzinfo=UTC
     )
+
+
+def test_a_kept_next_start_holds_until_that_occurrence_ends_and_never_across_a_change() -> None:
+    start, end = datetime(2026, 11, 3, 19), datetime(2026, 11, 3, 21)  # Tuesdays
+    tuesday = datetime(2026, 12, 8, 19, tzinfo=BERLIN)
+
+    def next_at(moment: datetime, rule: str = "FREQ=WEEKLY") -> datetime | None:
+        return timeutil.next_start(41, start, end, "Europe/Berlin", rule, moment)
+
+    assert next_at(NOW) == tuesday
+    assert next_at(tuesday + timedelta(hours=1, minutes=59)) == tuesday  # under way
+    assert next_at(tuesday + timedelta(hours=2)) == tuesday + timedelta(weeks=1)  # ended
+    # Asked about an earlier moment than the one kept: found again, not taken from it.
+    assert next_at(datetime(2026, 11, 10, 22, tzinfo=BERLIN)) == datetime(
+        2026, 11, 17, 19, tzinfo=BERLIN
+    )
+    # Another rule for the same event id is another event's schedule.
+    assert next_at(NOW, "FREQ=DAILY") == datetime(2026, 12, 2, 19, tzinfo=BERLIN)
