@@ -576,6 +576,14 @@ async def two_chunk_run(
     return await pool.fetchval("SELECT id FROM rescore_runs"), people
 
 
+async def statistics_taken(pool: asyncpg.Pool, table: str) -> Any:
+    """Which ANALYZE wrote `table`'s statistics (the transaction of its pg_statistic
+    rows; each ANALYZE writes them anew), or None before any."""
+    return await pool.fetchval(
+        "SELECT min(xmin::text) FROM pg_statistic WHERE starelid = to_regclass($1)", table
+    )
+
+
 async def test_a_written_chunk_is_indexed_early_and_the_swap_keeps_that_index(
     ctx: dict[str, Any], pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -589,11 +597,18 @@ async def test_a_written_chunk_is_indexed_early_and_the_swap_keeps_that_index(
     assert await jobs.index_rescore_part(ctx, run, 0) is True
     early = (await index_oid(pool, f"{part}_pkey"), await index_oid(pool, f"{part}_event"))
     assert None not in early
+    analyzed = await statistics_taken(pool, part)
+    assert analyzed is not None  # the planner knows its rows before it is read
     assert await jobs.index_rescore_part(ctx, run, 0) is True  # a repeat builds nothing new
     assert (await index_oid(pool, f"{part}_pkey"), await index_oid(pool, f"{part}_event")) == early
+    assert await statistics_taken(pool, part) == analyzed  # nor analyzes again
 
     await jobs.rescore_chunk(ctx, run, 1)
+    assert await statistics_taken(pool, part_name(run, 1)) is None
     assert await jobs.finish_rescore(ctx, run) is True
+    # The swap took what was missing: the last chunk's statistics; chunk 0's it kept.
+    assert await statistics_taken(pool, part_name(run, 1)) is not None
+    assert await statistics_taken(pool, part) == analyzed
     # The swap built chunk 1's indexes and kept chunk 0's: the same index, now the key.
     assert (await index_oid(pool, f"{part}_pkey"), await index_oid(pool, f"{part}_event")) == early
     assert (

@@ -53,9 +53,13 @@ INDEX_PART = (
 SORT_MEMORY = "SET LOCAL maintenance_work_mem = '256MB'"
 LOCK_PART = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
 PART_EXISTS = "SELECT to_regclass($1) IS NOT NULL"
-# Autovacuum takes the partitions from here: it ANALYZEs them within a minute (until
-# then the planner has their sizes from the index builds), and frozen rows give its
-# VACUUM nothing to rewrite.
+# Statistics are taken once the indexes are built, before the partition is attached: with
+# none, the planner took a user's ~90 rows for ~11 000 and hashed every event and every
+# explanation to list them (12 ms where 1.8 ms do), until autovacuum came by minutes
+# later. ~0.15 s for two million rows (a sample). Autovacuum takes the partitions from
+# here; frozen rows give its VACUUM nothing to rewrite.
+ANALYZE_PART = "ANALYZE {p}"
+HAS_STATISTICS = "SELECT EXISTS (SELECT FROM pg_statistic WHERE starelid = to_regclass($1))"
 ATTACH_PART = """
 ALTER TABLE {p} ADD CONSTRAINT {p}_pkey PRIMARY KEY USING INDEX {p}_pkey;
 ALTER TABLE {p} RESET (autovacuum_enabled);
@@ -183,22 +187,37 @@ async def _build(conn: asyncpg.Connection, run_id: int, chunk_no: int, statement
             await conn.execute(statement.format(p=part))
 
 
+async def _analyze(conn: asyncpg.Connection, run_id: int, chunk_no: int) -> None:
+    """A chunk's partition's statistics, unless taken already (the early job and the swap
+    both come here), under the part's lock; nothing when the partition is gone."""
+    part = part_name(run_id, chunk_no)
+    async with conn.transaction():
+        await conn.execute(LOCK_PART, run_id, chunk_no)
+        if await conn.fetchval(PART_EXISTS, part) and not await conn.fetchval(HAS_STATISTICS, part):
+            await conn.execute(ANALYZE_PART.format(p=part))
+
+
 async def index_part(conn: asyncpg.Connection, run_id: int, chunk_no: int) -> None:
-    """Build a chunk's partition's two indexes (ahead of the swap)."""
+    """Build a chunk's partition's two indexes and take its statistics (ahead of the
+    swap)."""
     for statement in INDEX_PART:
         await _build(conn, run_id, chunk_no, statement)
+    await _analyze(conn, run_id, chunk_no)
 
 
 async def index_parts(pool: asyncpg.Pool, run_id: int, chunk_count: int) -> None:
-    """Build every partition's indexes not built yet, two at a time (waiting for builds
-    under way elsewhere)."""
-    todo = [(n, statement) for n in range(chunk_count) for statement in INDEX_PART]
+    """Build every partition's indexes not built yet and take the statistics not taken,
+    two at a time (waiting for builds under way elsewhere)."""
+    todo = [(n, statement) for n in range(chunk_count) for statement in (*INDEX_PART, None)]
 
     async def builder() -> None:
         async with pool.acquire() as conn:
             while todo:
                 chunk_no, statement = todo.pop(0)
-                await _build(conn, run_id, chunk_no, statement)
+                if statement is None:  # its indexes are queued before: statistics last
+                    await _analyze(conn, run_id, chunk_no)
+                else:
+                    await _build(conn, run_id, chunk_no, statement)
 
     await asyncio.gather(builder(), builder())
 
