@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from services.feed.lookups import LookupBatcher
 from shared.crypto import token_hash
-from shared.db.feeds import FeedState, feed_state, feed_states
+from shared.db.feeds import FeedState, create_feed_pool, feed_state, feed_states
 from shared.settings import Settings
 from tests.factories import create_organiser
 from tests.test_feed_service import (
@@ -188,3 +188,15 @@ async def test_no_lookup_is_stranded_when_lanes_finish_as_it_arrives(
     for _ in range(20):
         found = await asyncio.wait_for(asyncio.gather(*(one(n % 7) for n in range(30))), timeout=10)
         assert {s.profile_id if s else None for s in found} == {profile["id"]}
+
+
+async def test_the_feed_pool_alone_commits_without_waiting_for_the_disk(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    """Stored renders can be made again; what the API writes must reach the disk."""
+    feeds = await create_feed_pool(database_url, max_size=1)
+    try:
+        assert await feeds.fetchval("SHOW synchronous_commit") == "off"
+    finally:
+        await feeds.close()
+    assert await pool.fetchval("SHOW synchronous_commit") == "on"
