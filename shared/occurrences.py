@@ -107,12 +107,6 @@ def next_occurrence_start(event: ScoringEvent, now: datetime) -> datetime | None
     return None if isinstance(found, Refusal) else found.next_start(now)
 
 
-def occurs_from(event: ScoringEvent, instant: datetime, *, now: datetime) -> bool:
-    """Whether an occurrence starts at or after `instant` (looking at most 10 years on)."""
-    found = _schedule(event, now)
-    return not isinstance(found, Refusal) and found.starts_from(instant)
-
-
 def _schedule(event: ScoringEvent, now: datetime) -> Schedule | Refusal:
     return stored_schedule(
         event.id, event.starts_at, event.ends_at, event.timezone, event.recurrence, now

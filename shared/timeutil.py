@@ -96,12 +96,6 @@ class Schedule(NamedTuple):
         # An occurrence under way at `now` started less than `duration` ago.
         return self.series.first_start_after(now - self.duration)
 
-    def starts_from(self, instant: datetime) -> bool:
-        """Whether an occurrence starts at or after `instant` (within 10 years of it)."""
-        if self.series is None:
-            return self.first >= instant
-        return self.series.first_start_after(instant, inclusive=True) is not None
-
 
 def schedule(
     starts_at: datetime,
