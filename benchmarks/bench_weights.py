@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -69,10 +68,6 @@ SMALL_WEIGHTS = {
     "min_score": 0.3,
     "note": "benchmark: comfort a little up",
 }
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
 async def rows_written(database_url: str) -> int:
@@ -127,10 +122,10 @@ async def visible_after_put(
         r = await client.post(f"{api}/v1/admin/weights/1/activate", headers=ADMIN)
         r.raise_for_status()
     return {
-        "p95_s": pct(seen, 95),
+        "p95_s": load.pct(seen, 95),
         "last_s": max(seen),
         "unchanged": unchanged,
-        "feed_p95_ms": pct(polls, 95) * 1000,
+        "feed_p95_ms": load.pct(polls, 95) * 1000,
         "feed_statuses": statuses,
         "rows_written": written,
     }
